@@ -1,0 +1,77 @@
+/**
+ * What one ACP prompt turn produced, gathered from `session/update` notifications and the final
+ * PromptResponse. Pure: no I/O, so the accounting rules are unit-testable.
+ */
+import type { Cost, PromptResponse, SessionUpdate, Usage } from '@agentclientprotocol/sdk/unstable';
+
+export interface AcpUsage {
+  /** Prompt tokens, cache reads and cache writes included. */
+  inputTokens: number;
+  /** Completion tokens, reasoning ("thought") tokens included. */
+  outputTokens: number;
+  /** Cumulative session cost as the agent reported it (usage_update.cost), when it does. */
+  cost?: number;
+  currency?: string;
+}
+
+export const DEFAULT_MAX_OUTPUT_CHARS = 64 * 1024;
+
+/** Agents are not trusted to send sane numbers: NaN, negatives and fractions become counts. */
+function count(value: number | null | undefined): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.round(value) : 0;
+}
+
+/**
+ * Maps ACP usage to what boocoder stores. ACP reports cache and reasoning tokens beside
+ * input/output (opencode and claude-agent-acp both count them separately), so they are added in.
+ */
+export function toRunUsage(usage: Usage | null | undefined, cost: Cost | undefined): AcpUsage | undefined {
+  if (!usage && !cost) return undefined;
+  const result: AcpUsage = {
+    inputTokens: count(usage?.inputTokens) + count(usage?.cachedReadTokens) + count(usage?.cachedWriteTokens),
+    outputTokens: count(usage?.outputTokens) + count(usage?.thoughtTokens),
+  };
+  if (cost && typeof cost.amount === 'number' && Number.isFinite(cost.amount) && cost.amount >= 0) {
+    result.cost = cost.amount;
+    result.currency = String(cost.currency).slice(0, 16);
+  }
+  return result;
+}
+
+export class AcpTurnRecord {
+  updates = 0;
+  outputTruncated = false;
+  private output = '';
+  private lastCost: Cost | undefined;
+
+  constructor(private readonly maxOutputChars = DEFAULT_MAX_OUTPUT_CHARS) {}
+
+  add(update: SessionUpdate): void {
+    this.updates += 1;
+    if (update.sessionUpdate === 'agent_message_chunk' && update.content.type === 'text') {
+      this.appendOutput(update.content.text);
+    } else if (update.sessionUpdate === 'usage_update' && update.cost) {
+      // The cost in usage_update is cumulative for the session: the last one wins.
+      this.lastCost = update.cost;
+    }
+  }
+
+  get outputText(): string {
+    return this.output;
+  }
+
+  usage(response: PromptResponse | undefined): AcpUsage | undefined {
+    return toRunUsage(response?.usage, this.lastCost);
+  }
+
+  private appendOutput(text: string): void {
+    // Cap what is kept: a chatty (or hostile) agent must not grow this without bound.
+    const room = this.maxOutputChars - this.output.length;
+    if (room <= 0) {
+      if (text.length > 0) this.outputTruncated = true;
+      return;
+    }
+    if (text.length > room) this.outputTruncated = true;
+    this.output += text.slice(0, room);
+  }
+}

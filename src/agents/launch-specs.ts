@@ -1,0 +1,180 @@
+/**
+ * How to start each coding agent as an ACP server over stdio. Built-ins cover the agents boocoder
+ * knows; the config file (config.agents) may override one or add a custom ACP agent.
+ * Nothing here spawns anything: callers get a validated spec or a BoocoderError.
+ */
+import type { AgentSpecInput } from '../config.js';
+import { BoocoderError } from '../errors.js';
+
+export interface AgentLaunchSpec {
+  name: string;
+  label: string;
+  /** A bare program name looked up on PATH, or an absolute path. */
+  command: string;
+  args: readonly string[];
+  /** Added on top of the environment the caller starts the agent with. */
+  env: Readonly<Record<string, string>>;
+  /** Arguments that print a version and exit; absent when the binary has no such flag. */
+  versionArgs?: readonly string[];
+  /** Shown when the binary is missing. */
+  installHint?: string;
+}
+
+export const AGENT_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
+
+/**
+ * Bare command names: letters, digits and `._+-`, not starting with `-` or `.`. Blocks option
+ * injection (`--foo` read as a flag by whatever runs it), relative paths (`../x`, resolved against
+ * whatever directory the server happens to run in) and shell metacharacters (`;rm -rf /`).
+ */
+const BARE_COMMAND_PATTERN = /^[A-Za-z0-9_+][A-Za-z0-9._+-]{0,127}$/;
+const ENV_KEY_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
+
+const BUILTIN_SPECS: readonly AgentLaunchSpec[] = [
+  {
+    name: 'opencode',
+    label: 'opencode',
+    command: 'opencode',
+    args: ['acp'],
+    env: {},
+    versionArgs: ['--version'],
+    installHint: 'npm install -g opencode-ai',
+  },
+  {
+    name: 'claude',
+    label: 'Claude Code (claude-agent-acp)',
+    command: 'claude-agent-acp',
+    args: [],
+    env: {},
+    // claude-agent-acp has no version flag: its version comes from ACP initialize (agentInfo).
+    installHint: 'npm install -g @agentclientprotocol/claude-agent-acp',
+  },
+  {
+    name: 'codex',
+    label: 'Codex (codex-acp)',
+    command: 'codex-acp',
+    args: [],
+    env: {},
+    // codex-acp has no version flag either: agentInfo from ACP initialize.
+    installHint: 'npm install -g @zed-industries/codex-acp',
+  },
+  {
+    name: 'gemini',
+    label: 'Gemini CLI',
+    command: 'gemini',
+    args: ['--acp'],
+    env: {},
+    versionArgs: ['--version'],
+    installHint: 'npm install -g @google/gemini-cli',
+  },
+  {
+    name: 'qwen',
+    label: 'Qwen Code',
+    command: 'qwen',
+    args: ['--acp'],
+    env: {},
+    versionArgs: ['--version'],
+    installHint: 'npm install -g @qwen-code/qwen-code',
+  },
+];
+
+const builtins = new Map(BUILTIN_SPECS.map((s) => [s.name, s]));
+
+export const BUILTIN_AGENT_NAMES: readonly string[] = BUILTIN_SPECS.map((s) => s.name);
+
+export function isValidAgentName(name: unknown): name is string {
+  return typeof name === 'string' && AGENT_NAME_PATTERN.test(name);
+}
+
+/** Throws E_INVALID_INPUT for anything that is not a plain agent name (`--foo`, `;rm -rf /`, `../x`). */
+export function assertValidAgentName(name: unknown): asserts name is string {
+  if (!isValidAgentName(name)) {
+    throw new BoocoderError(
+      'E_INVALID_INPUT',
+      'invalid agent name: use lower-case letters, digits, "-" and "_", starting with a letter (at most 64)',
+    );
+  }
+}
+
+/** A command is either an absolute path or a bare name to look up on PATH. */
+export function isAcceptableCommand(command: string): boolean {
+  if (command.startsWith('/')) return !command.includes('\0') && !command.split('/').includes('..');
+  return BARE_COMMAND_PATTERN.test(command);
+}
+
+function fromConfig(
+  name: string,
+  input: AgentSpecInput,
+  builtin: AgentLaunchSpec | undefined,
+): AgentLaunchSpec {
+  if (!isAcceptableCommand(input.command)) {
+    throw new BoocoderError(
+      'E_CONFIG',
+      `agent "${name}" in the config file: command must be a program name or an absolute path`,
+    );
+  }
+  for (const key of Object.keys(input.env ?? {})) {
+    if (!ENV_KEY_PATTERN.test(key)) {
+      throw new BoocoderError(
+        'E_CONFIG',
+        `agent "${name}" in the config file: invalid environment variable name`,
+      );
+    }
+  }
+  // Keep the built-in version flag only while the override still runs the same program.
+  const versionArgs =
+    input.versionArgs ?? (builtin && builtin.command === input.command ? builtin.versionArgs : undefined);
+  return {
+    name,
+    label: input.label ?? builtin?.label ?? name,
+    command: input.command,
+    args: [...(input.args ?? [])],
+    env: { ...(input.env ?? {}) },
+    ...(versionArgs ? { versionArgs: [...versionArgs] } : {}),
+    ...(builtin?.installHint ? { installHint: builtin.installHint } : {}),
+  };
+}
+
+/** Own entries only: a name like `constructor` must not find Object.prototype.constructor. */
+function configEntry(
+  configAgents: Readonly<Record<string, AgentSpecInput>>,
+  name: string,
+): AgentSpecInput | undefined {
+  return Object.hasOwn(configAgents, name) ? configAgents[name] : undefined;
+}
+
+/**
+ * The launch spec for `name`: the config file's entry if there is one, else the built-in.
+ * Throws E_INVALID_INPUT for a malformed name and E_AGENT_NOT_FOUND for an unknown one, before
+ * anything is spawned.
+ */
+export function resolveLaunchSpec(
+  name: string,
+  configAgents: Readonly<Record<string, AgentSpecInput>> = {},
+): AgentLaunchSpec {
+  assertValidAgentName(name);
+  const builtin = builtins.get(name);
+  const configured = configEntry(configAgents, name);
+  if (configured) return fromConfig(name, configured, builtin);
+  if (builtin) return { ...builtin, args: [...builtin.args], env: { ...builtin.env } };
+  const known = agentNames(configAgents).join(', ');
+  throw new BoocoderError(
+    'E_AGENT_NOT_FOUND',
+    `unknown agent "${name}"; known agents: ${known}. Add custom ACP agents under "agents" in the config file`,
+  );
+}
+
+function agentNames(configAgents: Readonly<Record<string, AgentSpecInput>>): string[] {
+  const names = [...BUILTIN_AGENT_NAMES];
+  for (const name of Object.keys(configAgents).sort()) {
+    if (!builtins.has(name) && isValidAgentName(name)) names.push(name);
+  }
+  return names;
+}
+
+/** Built-ins (overridden where the config says so) followed by custom agents, in a stable order. */
+export function listLaunchSpecs(
+  configAgents: Readonly<Record<string, AgentSpecInput>> = {},
+): AgentLaunchSpec[] {
+  return agentNames(configAgents).map((name) => resolveLaunchSpec(name, configAgents));
+}

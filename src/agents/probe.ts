@@ -1,0 +1,184 @@
+/**
+ * Finds which coding agents are installed and their versions, all in parallel. Probing runs
+ * binaries found on the user's PATH, so it treats them as untrusted: exact version arguments only,
+ * no shell, a neutral working directory, a timeout that kills the whole process group (a fake
+ * binary can leave hanging children) and an output cap (a binary printing 100 MB must not be held).
+ */
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
+import { HeadBuffer } from './capped-output.js';
+import { agentSearchDirs, findExecutable, type SearchDir } from './find-executable.js';
+import { type AgentLaunchSpec, isAcceptableCommand, isValidAgentName } from './launch-specs.js';
+import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from './process-group.js';
+
+export interface ProbeResult {
+  name: string;
+  label: string;
+  installPath: string | null;
+  version: string | null;
+  /** Where the binary was found ('config', 'PATH', 'npm-prefix', '~/.local/bin'...), null if not. */
+  foundVia: string | null;
+  /** The spec starts an ACP server and its binary exists (the handshake itself comes later). */
+  supportsAcp: boolean;
+  supportsMcpClient: boolean;
+  error?: string;
+}
+
+export interface ProbeOptions {
+  specs: readonly AgentLaunchSpec[];
+  pathEnv: string;
+  extraDirs?: readonly string[];
+  homeDir?: string;
+  npmPrefix?: string;
+  /** Environment for the version commands; defaults to just PATH. */
+  env?: Readonly<Record<string, string>>;
+  timeoutMs?: number;
+  maxOutputBytes?: number;
+}
+
+/**
+ * Built-in agents that take MCP servers in ACP session/new (all five do). Custom agents stay false
+ * until the ACP initialize handshake reports mcpCapabilities (issue 3).
+ */
+const KNOWN_MCP_CLIENTS = new Set(['opencode', 'claude', 'codex', 'gemini', 'qwen']);
+
+const SEMVERISH = /(?<![\w.])v?(\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)/;
+
+/** The first semver-looking token ("opencode 1.18.3", "v0.9.0-beta.1 (Gemini CLI)"), or null. */
+export function parseVersion(text: string): string | null {
+  const match = SEMVERISH.exec(text);
+  return match?.[1] ? match[1].slice(0, 64) : null;
+}
+
+interface VersionOutcome {
+  version: string | null;
+  error?: string;
+}
+
+interface VersionRunOptions {
+  env: Readonly<Record<string, string>>;
+  timeoutMs: number;
+  maxOutputBytes: number;
+}
+
+/** After the leader exits, how long to let its pipes drain before the group is killed. */
+const DRAIN_MS = 250;
+
+/**
+ * Runs `path args` and parses a version from its stdout and stderr. The group is always killed at
+ * the end: some CLIs leave background children (update checks) that would otherwise linger.
+ */
+export async function readVersion(
+  path: string,
+  args: readonly string[],
+  options: VersionRunOptions,
+): Promise<VersionOutcome> {
+  // A neutral cwd: some CLIs load project config (and plugins) from the current directory.
+  const child = spawnInProcessGroup(path, args, {
+    cwd: tmpdir(),
+    env: options.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output = new HeadBuffer(options.maxOutputBytes);
+  const overflow = new AbortController();
+  const onData = (chunk: Buffer) => {
+    if (!output.push(chunk)) {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      overflow.abort();
+    }
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  exited.catch(() => {});
+  const closed = once(child, 'close');
+  closed.catch(() => {});
+  try {
+    await waitForSpawn(child);
+  } catch (err) {
+    return {
+      version: null,
+      error: `could not run the version command (${(err as NodeJS.ErrnoException).code})`,
+    };
+  }
+  const timer = new AbortController();
+  type Ending =
+    | { kind: 'exit'; code: number | null; signal: NodeJS.Signals | null }
+    | { kind: 'timeout' }
+    | { kind: 'overflow' };
+  let ending: Ending;
+  try {
+    ending = await Promise.race<Ending>([
+      exited.then(([code, signal]) => ({ kind: 'exit', code, signal })),
+      delay(options.timeoutMs, { kind: 'timeout' } as const, { signal: timer.signal }),
+      once(overflow.signal, 'abort').then(() => ({ kind: 'overflow' }) as const),
+    ]);
+    if (ending.kind === 'exit') {
+      await Promise.race([closed, delay(DRAIN_MS, undefined, { signal: timer.signal })]);
+    }
+  } finally {
+    timer.abort();
+    await terminateProcessGroup(child, { graceMs: 0 });
+  }
+  const version = parseVersion(output.text());
+  switch (ending.kind) {
+    case 'timeout':
+      return { version, error: `version command timed out after ${options.timeoutMs} ms` };
+    case 'overflow':
+      return { version, error: `version command printed more than ${options.maxOutputBytes} bytes; stopped` };
+    case 'exit':
+      if (version) return { version };
+      if (ending.code === 0) return { version, error: 'no version in output' };
+      return {
+        version,
+        error: ending.signal
+          ? `version command was killed by ${ending.signal}`
+          : `version command exited with code ${ending.code}`,
+      };
+  }
+}
+
+async function probeOne(spec: AgentLaunchSpec, dirs: readonly SearchDir[], run: VersionRunOptions) {
+  const base = { name: String(spec.name).slice(0, 64), label: String(spec.label).slice(0, 200) };
+  const missing = {
+    installPath: null,
+    version: null,
+    foundVia: null,
+    supportsAcp: false,
+    supportsMcpClient: false,
+  };
+  // Refused before any lookup or spawn: names like `--foo`, `;rm -rf /`, `../x` and commands that
+  // are relative paths or option-like would be injection or path-traversal attempts.
+  if (!isValidAgentName(spec.name)) return { ...base, ...missing, error: 'invalid agent name' };
+  if (!isAcceptableCommand(spec.command)) return { ...base, ...missing, error: 'invalid command' };
+  const found = await findExecutable(spec.command, dirs);
+  if (!found) return { ...base, ...missing, error: `${spec.command} not found` };
+  const version = spec.versionArgs ? await readVersion(found.path, spec.versionArgs, run) : { version: null };
+  return {
+    ...base,
+    installPath: found.path,
+    version: version.version,
+    foundVia: found.via,
+    supportsAcp: true,
+    supportsMcpClient: KNOWN_MCP_CLIENTS.has(spec.name),
+    ...(version.error ? { error: version.error } : {}),
+  };
+}
+
+/** Probes every spec in parallel; never throws for a single agent's failure (see `error`). */
+export async function probeAgents(options: ProbeOptions): Promise<ProbeResult[]> {
+  const dirs = await agentSearchDirs({
+    pathEnv: options.pathEnv,
+    ...(options.homeDir ? { homeDir: options.homeDir } : {}),
+    ...(options.npmPrefix ? { npmPrefix: options.npmPrefix } : {}),
+    ...(options.extraDirs ? { extraDirs: options.extraDirs } : {}),
+  });
+  const run: VersionRunOptions = {
+    env: options.env ?? { PATH: options.pathEnv },
+    timeoutMs: options.timeoutMs ?? 10_000,
+    maxOutputBytes: options.maxOutputBytes ?? 64 * 1024,
+  };
+  return Promise.all(options.specs.map((spec) => probeOne(spec, dirs, run)));
+}

@@ -1,0 +1,65 @@
+/**
+ * Builds the running parts of one boocoder process: database (migrated), task events, and optionally
+ * the dispatcher. The CLI decides which transport sits in front.
+ */
+import type { Config } from './config.js';
+import type { Db } from './db/db.js';
+import { migrate } from './db/migrate.js';
+import { openDatabase } from './db/open.js';
+import { Dispatcher, type TaskRunner } from './dispatcher/dispatcher.js';
+import { createAgentTaskRunner } from './dispatcher/run-task.js';
+import type { Logger } from './log.js';
+import type { Deps } from './services/deps.js';
+import { TaskEvents } from './services/task-events.js';
+
+export interface App {
+  deps: Deps;
+  dispatcher?: Dispatcher;
+  close(): Promise<void>;
+}
+
+export interface AppOptions {
+  config: Config;
+  logger: Logger;
+  withDispatcher: boolean;
+  /** Tests and benchmarks pass an open database or another runner; production opens its own. */
+  db?: Db;
+  runTask?: TaskRunner;
+}
+
+export async function startApp(o: AppOptions): Promise<App> {
+  const db =
+    o.db ??
+    (await openDatabase({ databaseUrl: o.config.databaseUrl, home: o.config.home, logger: o.logger }));
+  try {
+    await migrate(db, { logger: o.logger });
+    const events = new TaskEvents();
+    await events.start(db);
+    const deps: Deps = { db, config: o.config, logger: o.logger, events };
+    let dispatcher: Dispatcher | undefined;
+    if (o.withDispatcher) {
+      dispatcher = new Dispatcher({
+        db,
+        logger: o.logger.child({ part: 'dispatcher' }),
+        runTask: o.runTask ?? createAgentTaskRunner(deps),
+        concurrency: o.config.concurrency,
+        pollMs: o.config.pollMs,
+        leaseMs: o.config.leaseMs,
+        shutdownGraceMs: o.config.shutdownGraceMs,
+      });
+      await dispatcher.start();
+    }
+    return {
+      deps,
+      dispatcher,
+      async close() {
+        await dispatcher?.stop();
+        await events.stop();
+        if (!o.db) await db.close();
+      },
+    };
+  } catch (err) {
+    if (!o.db) await db.close();
+    throw err;
+  }
+}

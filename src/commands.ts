@@ -1,0 +1,129 @@
+/** What each CLI command runs. Kept apart from argv parsing so tests can start the same pieces. */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { startApp } from './app.js';
+import { connectToDaemon, removeDaemonInfo, writeDaemonInfo } from './bridge/daemon-discovery.js';
+import { runStdioBridge } from './bridge/stdio-bridge.js';
+import type { Config } from './config.js';
+import { migrate } from './db/migrate.js';
+import { openDatabase } from './db/open.js';
+import { assertSafeBind } from './http/guards.js';
+import { startHttpServer } from './http/http-server.js';
+import type { Logger } from './log.js';
+import { createServer } from './server.js';
+
+interface Ctx {
+  config: Config;
+  logger: Logger;
+}
+
+const BIN = join(dirname(dirname(fileURLToPath(import.meta.url))), 'bin', 'boocoder.js');
+
+/** Resolves on the first SIGTERM/SIGINT. */
+function untilSignal(logger: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (signal: string) => {
+      logger.info('shutting down', { signal });
+      resolve();
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+export async function runServe({ config, logger }: Ctx): Promise<void> {
+  assertSafeBind(config.host, config.token);
+  mkdirSync(config.home, { recursive: true, mode: 0o700 });
+  const app = await startApp({ config, logger, withDispatcher: true });
+  const http = await startHttpServer({
+    host: config.host,
+    port: config.port,
+    token: config.token,
+    allowedOrigins: config.allowedOrigins,
+    maxSessions: config.maxHttpSessions,
+    sessionIdleMs: config.httpSessionIdleMs,
+    logger: logger.child({ part: 'http' }),
+    createMcpServer: () => createServer(app.deps),
+  }).catch(async (err: unknown) => {
+    await app.close();
+    throw err;
+  });
+  await writeDaemonInfo(config.home, {
+    pid: process.pid,
+    url: http.url,
+    startedAt: new Date().toISOString(),
+    ...(config.token ? { token: config.token } : {}),
+  });
+  logger.info('boocoder is serving', { url: http.url, database: app.deps.db.kind });
+  await untilSignal(logger);
+  await removeDaemonInfo(config.home, process.pid);
+  await http.close();
+  await app.close();
+  logger.info('stopped');
+}
+
+/** Spawns `boocoder serve` detached, on a free port with a fresh token, so it outlives this client. */
+function startDaemonProcess(config: Config): ChildProcess {
+  mkdirSync(config.home, { recursive: true, mode: 0o700 });
+  const log = openSync(join(config.home, 'daemon.log'), 'a', 0o600);
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
+    detached: true,
+    stdio: ['ignore', log, log],
+    env: {
+      ...config.childEnv,
+      BOOCODER_HOME: config.home,
+      BOOCODER_HOST: '127.0.0.1',
+      // Only the processes that can read daemon.json (mode 0600) can use the daemon.
+      BOOCODER_TOKEN: randomBytes(24).toString('base64url'),
+    },
+  });
+  child.unref();
+  return child;
+}
+
+export async function runStdio({ config, logger }: Ctx): Promise<void> {
+  if (config.databaseUrl) {
+    // On PostgreSQL several servers can share the database, each with its own dispatcher: no daemon needed.
+    const app = await startApp({ config, logger, withDispatcher: true });
+    const server = createServer(app.deps);
+    const transport = new StdioServerTransport();
+    const closed = new Promise<void>((resolve) => {
+      transport.onclose = resolve;
+      process.stdin.once('end', resolve);
+    });
+    await server.connect(transport);
+    await Promise.race([closed, untilSignal(logger)]);
+    await server.close();
+    await app.close();
+    return;
+  }
+  const daemon = await connectToDaemon({
+    home: config.home,
+    startDaemon: () => startDaemonProcess(config),
+    timeoutMs: 30_000,
+    logger,
+  });
+  await runStdioBridge({
+    url: daemon.url,
+    token: daemon.token,
+    stdin: process.stdin,
+    stdout: process.stdout,
+    logger,
+  });
+  // Idle keep-alive sockets to the daemon would hold the process open a little longer.
+  process.exit(0);
+}
+
+export async function runMigrate({ config, logger }: Ctx): Promise<void> {
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, home: config.home, logger });
+  try {
+    const result = await migrate(db, { logger });
+    logger.info('migrations applied', { applied: result.applied, current: result.current });
+  } finally {
+    await db.close();
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The only module that reads process.env. Everything else receives a frozen Config.
+ * Defaults are the secure ones: loopback bind, no token needed only on loopback, bounded limits.
+ */
+import { readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { BoocoderError } from './errors.js';
+import { LOG_LEVELS } from './log.js';
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** A custom (or overridden) ACP agent, declared in the config file. */
+export const agentSpecSchema = z.object({
+  command: z.string().min(1).max(4096),
+  args: z.array(z.string().max(4096)).max(64).default([]),
+  env: z.record(z.string().max(256), z.string().max(8192)).default({}),
+  label: z.string().max(200).optional(),
+  versionArgs: z.array(z.string().max(256)).max(8).optional(),
+});
+export type AgentSpecInput = z.infer<typeof agentSpecSchema>;
+
+const fileSchema = z
+  .object({
+    agents: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/), agentSpecSchema).default({}),
+    defaultAgent: z.string().max(64).optional(),
+  })
+  .strict();
+
+const envSchema = z.object({
+  BOOCODER_HOME: z.string().max(4096).optional(),
+  BOOCODER_CONFIG: z.string().max(4096).optional(),
+  DATABASE_URL: z.string().max(4096).optional(),
+  BOOCODER_HOST: z.string().max(255).default('127.0.0.1'),
+  BOOCODER_PORT: int(0, 65535).default(7311),
+  BOOCODER_TOKEN: z.string().min(16, 'BOOCODER_TOKEN must be at least 16 characters').max(512).optional(),
+  BOOCODER_ALLOWED_ORIGINS: z.string().max(4096).default(''),
+  BOOCODER_LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  BOOCODER_CONCURRENCY: int(1, 64).default(4),
+  BOOCODER_POLL_MS: int(50, 600_000).default(2000),
+  BOOCODER_LEASE_MS: int(1000, 3_600_000).default(30_000),
+  BOOCODER_MAX_ATTEMPTS: int(1, 100).default(3),
+  BOOCODER_TASK_TIMEOUT_MS: int(1000, 86_400_000).default(1_800_000),
+  BOOCODER_SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
+  BOOCODER_MAX_SESSIONS: int(1, 10_000).default(100),
+  BOOCODER_SESSION_IDLE_MS: int(1000, 86_400_000).default(1_800_000),
+  BOOCODER_MAX_QUEUED_PER_PROJECT: int(1, 1_000_000).default(1000),
+  BOOCODER_DEFAULT_AGENT: z.string().max(64).optional(),
+});
+
+export interface Config {
+  home: string;
+  configFile: string;
+  databaseUrl?: string;
+  host: string;
+  port: number;
+  token?: string;
+  allowedOrigins: readonly string[];
+  logLevel: (typeof LOG_LEVELS)[number];
+  concurrency: number;
+  pollMs: number;
+  leaseMs: number;
+  maxAttempts: number;
+  taskTimeoutMs: number;
+  shutdownGraceMs: number;
+  maxHttpSessions: number;
+  httpSessionIdleMs: number;
+  maxQueuedPerProject: number;
+  defaultAgent: string;
+  agents: Readonly<Record<string, AgentSpecInput>>;
+  /** The environment agents and git are started from (a copy: nothing writes back). */
+  childEnv: Readonly<Record<string, string>>;
+}
+
+function describe(issues: z.core.$ZodIssue[]): string {
+  return issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; ');
+}
+
+function readConfigFile(path: string): z.infer<typeof fileSchema> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { agents: {} };
+    throw new BoocoderError('E_CONFIG', `cannot read the config file ${path}`, {}, { cause: err });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new BoocoderError('E_CONFIG', `the config file ${path} is not valid JSON`);
+  }
+  const parsed = fileSchema.safeParse(json);
+  if (!parsed.success)
+    throw new BoocoderError('E_CONFIG', `config file ${path}: ${describe(parsed.error.issues)}`);
+  return parsed.data;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success)
+    throw new BoocoderError('E_CONFIG', `invalid environment: ${describe(parsed.error.issues)}`);
+  const e = parsed.data;
+  const home = resolve(e.BOOCODER_HOME ?? join(env.HOME ?? homedir(), '.boocoder'));
+  const configFile = e.BOOCODER_CONFIG
+    ? isAbsolute(e.BOOCODER_CONFIG)
+      ? e.BOOCODER_CONFIG
+      : resolve(e.BOOCODER_CONFIG)
+    : join(home, 'config.json');
+  const file = readConfigFile(configFile);
+  const childEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) childEnv[k] = v;
+  const config: Config = {
+    home,
+    configFile,
+    databaseUrl: e.DATABASE_URL || undefined,
+    host: e.BOOCODER_HOST,
+    port: e.BOOCODER_PORT,
+    token: e.BOOCODER_TOKEN,
+    allowedOrigins: e.BOOCODER_ALLOWED_ORIGINS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    logLevel: e.BOOCODER_LOG_LEVEL,
+    concurrency: e.BOOCODER_CONCURRENCY,
+    pollMs: e.BOOCODER_POLL_MS,
+    leaseMs: e.BOOCODER_LEASE_MS,
+    maxAttempts: e.BOOCODER_MAX_ATTEMPTS,
+    taskTimeoutMs: e.BOOCODER_TASK_TIMEOUT_MS,
+    shutdownGraceMs: e.BOOCODER_SHUTDOWN_GRACE_MS,
+    maxHttpSessions: e.BOOCODER_MAX_SESSIONS,
+    httpSessionIdleMs: e.BOOCODER_SESSION_IDLE_MS,
+    maxQueuedPerProject: e.BOOCODER_MAX_QUEUED_PER_PROJECT,
+    defaultAgent: e.BOOCODER_DEFAULT_AGENT ?? file.defaultAgent ?? 'opencode',
+    agents: Object.freeze(file.agents),
+    childEnv: Object.freeze(childEnv),
+    ...overrides,
+  };
+  return Object.freeze(config);
+}
+
+/** True for addresses only this machine can reach: a token is optional there, required elsewhere. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}

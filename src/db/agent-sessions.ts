@@ -1,0 +1,81 @@
+/** SQL for agent_sessions: one backend session per (chat, agent), with usage summed onto it. */
+import type { Queryable } from './db.js';
+import { toCamel } from './rows.js';
+
+export type AgentSessionStatus = 'idle' | 'active' | 'crashed' | 'closed';
+
+export interface AgentSession {
+  chatId: string;
+  agent: string;
+  sessionId: string | null;
+  backend: 'opencode_server' | 'acp_warm';
+  agentSessionId: string | null;
+  serverPort: number | null;
+  status: AgentSessionStatus;
+  lastActiveAt: Date | null;
+  createdAt: Date;
+  configHash: string | null;
+  inputTokens: number;
+  outputTokens: number;
+  cost: number;
+  worktreeId: string | null;
+}
+
+export interface AgentSessionKey {
+  chatId: string;
+  agent: string;
+  sessionId: string;
+  worktreeId: string | null;
+  backend: AgentSession['backend'];
+}
+
+/** Marks the (chat, agent) session active for a run, creating it on first use. */
+export async function markAgentSessionActive(
+  db: Queryable,
+  k: AgentSessionKey,
+  configHash: string,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO agent_sessions (chat_id, agent, session_id, worktree_id, backend, status, last_active_at, config_hash)
+     VALUES ($1, $2, $3, $4, $5, 'active', clock_timestamp(), $6)
+     ON CONFLICT (chat_id, agent) DO UPDATE SET status = 'active', last_active_at = clock_timestamp(),
+        worktree_id = EXCLUDED.worktree_id, backend = EXCLUDED.backend, config_hash = EXCLUDED.config_hash`,
+    [k.chatId, k.agent, k.sessionId, k.worktreeId, k.backend, configHash],
+  );
+}
+
+export interface AgentRunUsage {
+  agentSessionId: string | null;
+  status: AgentSessionStatus;
+  inputTokens: number;
+  outputTokens: number;
+  cost: number;
+}
+
+/** Ends a run: new status, and the run's usage added to the running totals. */
+export async function recordAgentSessionRun(
+  db: Queryable,
+  chatId: string,
+  agent: string,
+  u: AgentRunUsage,
+): Promise<void> {
+  await db.query(
+    `UPDATE agent_sessions SET status = $3, agent_session_id = coalesce($4, agent_session_id),
+            input_tokens = input_tokens + $5, output_tokens = output_tokens + $6, cost = cost + $7,
+            last_active_at = clock_timestamp()
+      WHERE chat_id = $1 AND agent = $2`,
+    [chatId, agent, u.status, u.agentSessionId, u.inputTokens, u.outputTokens, u.cost],
+  );
+}
+
+export async function listAgentSessions(
+  db: Queryable,
+  sessionId: string,
+  limit: number,
+): Promise<AgentSession[]> {
+  const { rows } = await db.query(
+    `SELECT * FROM agent_sessions WHERE session_id = $1 ORDER BY created_at, agent LIMIT $2`,
+    [sessionId, limit],
+  );
+  return rows.map((r) => toCamel<AgentSession>(r));
+}

@@ -1,0 +1,52 @@
+/** SQL for available_agents, the registry of coding agents found on this machine. */
+import type { Queryable } from './db.js';
+import { toCamel } from './rows.js';
+
+export interface AvailableAgent {
+  name: string;
+  installPath: string | null;
+  version: string | null;
+  supportsAcp: boolean;
+  supportsMcpClient: boolean;
+  lastProbedAt: Date | null;
+  models: unknown[];
+  label: string | null;
+  transport: string | null;
+  commands: unknown[];
+  foundVia: string | null;
+  probeError: string | null;
+}
+
+export type AgentProbeRow = Omit<AvailableAgent, 'lastProbedAt' | 'models' | 'commands'>;
+
+export async function upsertAvailableAgents(db: Queryable, agents: AgentProbeRow[]): Promise<void> {
+  if (agents.length === 0) return;
+  const col = <K extends keyof AgentProbeRow>(k: K) => agents.map((a) => a[k]);
+  await db.query(
+    `INSERT INTO available_agents (name, install_path, version, supports_acp, supports_mcp_client, label, transport,
+                                   found_via, probe_error, last_probed_at)
+     SELECT n, p, v, acp, mcp, l, t, f, e, clock_timestamp()
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[], $6::text[], $7::text[], $8::text[],
+                   $9::text[]) AS u(n, p, v, acp, mcp, l, t, f, e)
+     ON CONFLICT (name) DO UPDATE SET install_path = EXCLUDED.install_path, version = EXCLUDED.version,
+        supports_acp = EXCLUDED.supports_acp, supports_mcp_client = EXCLUDED.supports_mcp_client,
+        label = EXCLUDED.label, transport = EXCLUDED.transport, found_via = EXCLUDED.found_via,
+        probe_error = EXCLUDED.probe_error, last_probed_at = EXCLUDED.last_probed_at`,
+    [
+      col('name'),
+      col('installPath'),
+      col('version'),
+      col('supportsAcp'),
+      col('supportsMcpClient'),
+      col('label'),
+      col('transport'),
+      col('foundVia'),
+      col('probeError'),
+    ],
+  );
+}
+
+export async function listAvailableAgents(db: Queryable): Promise<AvailableAgent[]> {
+  const { rows } = await db.query('SELECT * FROM available_agents ORDER BY name');
+  return rows.map((r) => toCamel<AvailableAgent>(r));
+}

@@ -1,0 +1,24 @@
+/**
+ * The database interface every module uses, with two adapters: `pg` (real PostgreSQL) and PGlite
+ * (embedded, in-process). The same SQL runs on both.
+ */
+export interface QueryResult<T> {
+  rows: T[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  query<T = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>>;
+}
+
+export interface Db extends Queryable {
+  readonly kind: 'pg' | 'pglite';
+  /**
+   * Runs fn in one transaction. Only `tx` may be used inside fn: on PGlite the outer handle would
+   * wait for the transaction to finish and deadlock forever.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Subscribes to a NOTIFY channel; the returned function unsubscribes. Notifications are hints only. */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
+  close(): Promise<void>;
+}

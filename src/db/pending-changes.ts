@@ -1,0 +1,113 @@
+/** SQL for pending_changes. Status moves only by compare-and-set, so two racing applies cannot both win. */
+import type { Queryable } from './db.js';
+import { type ChangeOperation, type ChangeStatus, type PendingChange, toCamel } from './rows.js';
+
+export interface NewChangeRow {
+  sessionId: string;
+  taskId: string;
+  worktreeId: string | null;
+  agent: string | null;
+  filePath: string;
+  operation: ChangeOperation;
+  diff: string;
+  diffBytes: number;
+  baseOid: string | null;
+  resultOid: string | null;
+  baseMode: string | null;
+  resultMode: string | null;
+}
+
+/** Inserts all of a task's changes in one statement (one round trip however many files). */
+export async function insertChanges(db: Queryable, changes: NewChangeRow[]): Promise<number> {
+  if (changes.length === 0) return 0;
+  const col = <K extends keyof NewChangeRow>(k: K) => changes.map((c) => c[k]);
+  const { rowCount } = await db.query(
+    `INSERT INTO pending_changes (session_id, task_id, worktree_id, agent, file_path, operation, diff, diff_bytes,
+                                  base_oid, result_oid, base_mode, result_mode)
+     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                          $8::int[], $9::text[], $10::text[], $11::text[], $12::text[])`,
+    [
+      col('sessionId'),
+      col('taskId'),
+      col('worktreeId'),
+      col('agent'),
+      col('filePath'),
+      col('operation'),
+      col('diff'),
+      col('diffBytes'),
+      col('baseOid'),
+      col('resultOid'),
+      col('baseMode'),
+      col('resultMode'),
+    ],
+  );
+  return rowCount;
+}
+
+/** Removes what an earlier, abandoned attempt of a task recorded, so one attempt's changes remain. */
+export async function deleteTaskChanges(db: Queryable, taskId: string): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM pending_changes WHERE task_id = $1 AND status = 'pending'`,
+    [taskId],
+  );
+  return rowCount;
+}
+
+export interface ChangeFilter {
+  sessionId?: string;
+  taskId?: string;
+  status?: ChangeStatus;
+  agent?: string;
+  afterSeq: number;
+  limit: number;
+}
+
+export async function listChanges(db: Queryable, f: ChangeFilter): Promise<PendingChange[]> {
+  const { rows } = await db.query(
+    `SELECT * FROM pending_changes
+      WHERE ($1::uuid IS NULL OR session_id = $1) AND ($2::uuid IS NULL OR task_id = $2)
+        AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR agent = $4) AND seq > $5
+      ORDER BY seq LIMIT $6`,
+    [f.sessionId ?? null, f.taskId ?? null, f.status ?? null, f.agent ?? null, f.afterSeq, f.limit],
+  );
+  return rows.map((r) => toCamel<PendingChange>(r));
+}
+
+export async function findChange(db: Queryable, id: string): Promise<PendingChange | null> {
+  const { rows } = await db.query('SELECT * FROM pending_changes WHERE id = $1', [id]);
+  return rows[0] ? toCamel<PendingChange>(rows[0]) : null;
+}
+
+export async function countTaskChanges(db: Queryable, taskId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    'SELECT count(*)::int AS n FROM pending_changes WHERE task_id = $1',
+    [taskId],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/**
+ * Moves a change from one status to another only if it is still in `from`; returns the row, or
+ * null when another caller moved it first.
+ */
+export async function transitionChange(
+  db: Queryable,
+  id: string,
+  from: ChangeStatus,
+  to: ChangeStatus,
+): Promise<PendingChange | null> {
+  const { rows } = await db.query(
+    `UPDATE pending_changes SET status = $3, updated_at = clock_timestamp(),
+            applied_at = CASE WHEN $3 = 'applied' THEN clock_timestamp() ELSE applied_at END,
+            reverted_at = CASE WHEN $3 = 'reverted' THEN clock_timestamp() ELSE reverted_at END
+      WHERE id = $1 AND status = $2 RETURNING *`,
+    [id, from, to],
+  );
+  return rows[0] ? toCamel<PendingChange>(rows[0]) : null;
+}
+
+/** Locks one change row for the length of a transaction (apply holds it while it writes the file). */
+export async function lockChange(db: Queryable, id: string): Promise<PendingChange | null> {
+  const { rows } = await db.query('SELECT * FROM pending_changes WHERE id = $1 FOR UPDATE', [id]);
+  return rows[0] ? toCamel<PendingChange>(rows[0]) : null;
+}

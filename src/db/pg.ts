@@ -1,0 +1,189 @@
+/**
+ * The PostgreSQL adapter: a pg.Pool for queries and transactions, and one shared LISTEN
+ * connection (pg-listener.ts) for notifications.
+ *
+ * Driver errors about connecting are rewrapped as E_DATABASE with only an error code: the
+ * driver's own errors can carry the connection string (an invalid URL is echoed back whole),
+ * which would put a password in front of the client's model. SQL errors (constraint violations,
+ * syntax) pass through unchanged so callers can match `code` and `constraint`.
+ */
+import pg from 'pg';
+import { BoocoderError } from '../errors.js';
+import type { Logger } from '../log.js';
+import {
+  assertNotInsideTransaction,
+  assertTransactionOpen,
+  hasParams,
+  INT8_OID,
+  parseInt8,
+  runMarkedTransaction,
+} from './adapter-common.js';
+import type { Db, Queryable, QueryResult } from './db.js';
+import { createPgListener, errorCode, type PgListenerOptions } from './pg-listener.js';
+
+export interface PgDbOptions {
+  connectionString: string;
+  logger: Logger;
+  poolMax?: number;
+  /** Tuning for the LISTEN connection (tests shorten these). */
+  listen?: Pick<
+    PgListenerOptions,
+    'keepaliveMs' | 'keepaliveTimeoutMs' | 'reconnectMinMs' | 'reconnectMaxMs' | 'connectTimeoutMs'
+  >;
+}
+
+/** Error codes that mean "the connection is unusable", not "the SQL failed". */
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EPIPE',
+  '28000', // invalid_authorization_specification
+  '28P01', // invalid_password
+  '3D000', // invalid_catalog_name: the database does not exist
+  '53300', // too_many_connections
+  '57P01', // admin_shutdown (pg_terminate_backend)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now
+]);
+
+export function isConnectionError(err: unknown): boolean {
+  const code = errorCode(err);
+  if (code !== undefined) return CONNECTION_ERROR_CODES.has(code);
+  const message = err instanceof Error ? err.message : '';
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    message,
+  );
+}
+
+/** The public form of a failure to reach the database: a code, never the URL or password. */
+export function databaseUnreachable(err: unknown): BoocoderError {
+  const code =
+    errorCode(err) ?? (err instanceof TypeError ? 'invalid connection string' : 'connection failed');
+  // No `cause`: the original error's message and fields (TypeError.input) may hold the URL.
+  return new BoocoderError('E_DATABASE', `cannot reach the database (${code}); check DATABASE_URL`, { code });
+}
+
+/** int8 as number, per pool, not via the global pg.types (which would change every pg user in the process). */
+export function createPgTypes(): pg.CustomTypesConfig {
+  const types = new pg.TypeOverrides();
+  types.setTypeParser(INT8_OID, parseInt8);
+  return types;
+}
+
+async function runOn<T>(
+  client: pg.PoolClient,
+  sql: string,
+  params: readonly unknown[] | undefined,
+): Promise<QueryResult<T>> {
+  let result: pg.QueryResult | pg.QueryResult[];
+  try {
+    result = hasParams(params) ? await client.query(sql, [...params]) : await client.query(sql);
+  } catch (err) {
+    throw isConnectionError(err) ? databaseUnreachable(err) : err;
+  }
+  // Several statements in one parameterless query return one result each: keep the last.
+  const last = Array.isArray(result) ? result[result.length - 1] : result;
+  return { rows: (last?.rows ?? []) as T[], rowCount: last?.rowCount ?? 0 };
+}
+
+export function createPgDb(options: PgDbOptions): Db {
+  const { connectionString, logger } = options;
+  const types = createPgTypes();
+  const pool = new pg.Pool({
+    connectionString,
+    types,
+    max: options.poolMax ?? 10,
+    keepAlive: true,
+    application_name: 'boocoder',
+    connectionTimeoutMillis: options.listen?.connectTimeoutMs ?? 10_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle pooled client whose server goes away emits 'error' on the pool; unhandled, that
+  // event would crash the process. The pool discards that client by itself.
+  pool.on('error', (err) => {
+    logger.warn('idle database connection failed', { code: errorCode(err) });
+  });
+  const listener = createPgListener({ ...options.listen, connectionString, types, logger });
+  let closed = false;
+
+  const connect = async (): Promise<pg.PoolClient> => {
+    if (closed) throw new BoocoderError('E_DATABASE', 'the database handle is closed');
+    try {
+      return await pool.connect();
+    } catch (err) {
+      logger.warn('cannot connect to the database', { code: errorCode(err) });
+      throw databaseUnreachable(err);
+    }
+  };
+
+  const db: Db = {
+    kind: 'pg',
+
+    async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+      assertNotInsideTransaction(db, 'db.query');
+      const client = await connect();
+      let broken: Error | undefined;
+      try {
+        return await runOn<T>(client, sql, params);
+      } catch (err) {
+        if (err instanceof BoocoderError) broken = err;
+        throw err;
+      } finally {
+        client.release(broken);
+      }
+    },
+
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
+      assertNotInsideTransaction(db, 'db.transaction');
+      const client = await connect();
+      let done = false;
+      let broken: Error | undefined;
+      const tx: Queryable = {
+        query: <R>(sql: string, params?: readonly unknown[]) => {
+          assertTransactionOpen(done);
+          return runOn<R>(client, sql, params);
+        },
+      };
+      try {
+        await runOn(client, 'BEGIN', undefined);
+        const result = await runMarkedTransaction(db, () => fn(tx));
+        await runOn(client, 'COMMIT', undefined);
+        return result;
+      } catch (err) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackErr) {
+          // The connection is gone or wedged: make the pool destroy it rather than reuse it.
+          broken = rollbackErr instanceof Error ? rollbackErr : new Error('rollback failed');
+        }
+        throw err;
+      } finally {
+        done = true;
+        client.release(broken);
+      }
+    },
+
+    async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+      assertNotInsideTransaction(db, 'db.listen');
+      try {
+        return await listener.subscribe(channel, onNotify);
+      } catch (err) {
+        if (err instanceof BoocoderError) throw err;
+        throw databaseUnreachable(err);
+      }
+    },
+
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await listener.close();
+      await pool.end();
+    },
+  };
+  return db;
+}

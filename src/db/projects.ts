@@ -1,0 +1,83 @@
+/** SQL for projects (a git repository), sessions (one worktree each) and chats (one context each). */
+import type { Queryable } from './db.js';
+import { toCamel } from './rows.js';
+
+export interface Project {
+  id: string;
+  rootPath: string;
+  name: string;
+  createdAt: Date;
+}
+
+export interface Session {
+  id: string;
+  projectId: string;
+  title: string | null;
+  createdAt: Date;
+}
+
+export interface Chat {
+  id: string;
+  sessionId: string;
+  title: string | null;
+  createdAt: Date;
+}
+
+/** Registers a repository once; a second call with the same root returns the same project. */
+export async function upsertProject(db: Queryable, rootPath: string, name: string): Promise<Project> {
+  const { rows } = await db.query(
+    `INSERT INTO projects (root_path, name) VALUES ($1, $2)
+     ON CONFLICT (root_path) DO UPDATE SET root_path = EXCLUDED.root_path
+     RETURNING *`,
+    [rootPath, name],
+  );
+  return toCamel<Project>(rows[0] as Record<string, unknown>);
+}
+
+export async function findProject(db: Queryable, id: string): Promise<Project | null> {
+  const { rows } = await db.query('SELECT * FROM projects WHERE id = $1', [id]);
+  return rows[0] ? toCamel<Project>(rows[0]) : null;
+}
+
+export async function insertSession(
+  db: Queryable,
+  projectId: string,
+  title: string | null,
+): Promise<Session> {
+  const { rows } = await db.query('INSERT INTO sessions (project_id, title) VALUES ($1, $2) RETURNING *', [
+    projectId,
+    title,
+  ]);
+  return toCamel<Session>(rows[0] as Record<string, unknown>);
+}
+
+export async function findSession(db: Queryable, id: string): Promise<Session | null> {
+  const { rows } = await db.query('SELECT * FROM sessions WHERE id = $1', [id]);
+  return rows[0] ? toCamel<Session>(rows[0]) : null;
+}
+
+export async function insertChat(db: Queryable, sessionId: string, title: string | null): Promise<Chat> {
+  const { rows } = await db.query('INSERT INTO chats (session_id, title) VALUES ($1, $2) RETURNING *', [
+    sessionId,
+    title,
+  ]);
+  return toCamel<Chat>(rows[0] as Record<string, unknown>);
+}
+
+export async function findChat(db: Queryable, id: string): Promise<Chat | null> {
+  const { rows } = await db.query('SELECT * FROM chats WHERE id = $1', [id]);
+  return rows[0] ? toCamel<Chat>(rows[0]) : null;
+}
+
+export async function findProjectOfSession(db: Queryable, sessionId: string): Promise<Project | null> {
+  const { rows } = await db.query(
+    'SELECT p.* FROM sessions s JOIN projects p ON p.id = s.project_id WHERE s.id = $1',
+    [sessionId],
+  );
+  return rows[0] ? toCamel<Project>(rows[0]) : null;
+}
+
+/** Serialises writers to one repository's working tree for the rest of the transaction. */
+export async function lockProjectForWrite(db: Queryable, projectId: string): Promise<void> {
+  await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`boocoder:apply:${projectId}`]);
+}

@@ -1,0 +1,67 @@
+/** Row shapes past src/db/: camelCase, Dates, numbers. */
+export const TASK_STATES = ['pending', 'running', 'completed', 'failed', 'blocked', 'cancelled'] as const;
+export type TaskState = (typeof TASK_STATES)[number];
+export const CHANGE_STATUSES = ['pending', 'applied', 'rejected', 'reverted'] as const;
+export type ChangeStatus = (typeof CHANGE_STATUSES)[number];
+export type ChangeOperation = 'create' | 'edit' | 'delete';
+
+export interface Task {
+  id: string;
+  projectId: string;
+  parentTaskId: string | null;
+  state: TaskState;
+  input: string;
+  outputSummary: string | null;
+  agent: string | null;
+  model: string | null;
+  executionPath: string | null;
+  worktreePath: string | null;
+  costTokens: number | null;
+  startedAt: Date | null;
+  endedAt: Date | null;
+  createdAt: Date;
+  sessionId: string | null;
+  chatId: string | null;
+  arenaId: string | null;
+  seq: number;
+  attempts: number;
+  maxAttempts: number;
+  leaseOwner: string | null;
+  leaseExpiresAt: Date | null;
+  lastError: string | null;
+  errorCode: string | null;
+  cancelRequestedAt: Date | null;
+  updatedAt: Date;
+}
+
+export interface PendingChange {
+  id: string;
+  sessionId: string;
+  taskId: string | null;
+  filePath: string;
+  operation: ChangeOperation;
+  diff: string;
+  status: ChangeStatus;
+  createdAt: Date;
+  agent: string | null;
+  baseOid: string | null;
+  resultOid: string | null;
+  baseMode: string | null;
+  resultMode: string | null;
+  diffBytes: number;
+  worktreeId: string | null;
+  seq: number;
+  appliedAt: Date | null;
+  revertedAt: Date | null;
+}
+
+type Raw = Record<string, unknown>;
+
+const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Maps a snake_case row to camelCase; int8 columns arrive as numbers from both adapters. */
+export function toCamel<T>(row: Raw): T {
+  const out: Raw = {};
+  for (const [k, v] of Object.entries(row)) out[camel(k)] = v;
+  return out as T;
+}

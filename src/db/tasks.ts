@@ -1,0 +1,180 @@
+/** SQL for the tasks table: insert, claim, lease, finish. Every value is a $n parameter. */
+import type { Queryable } from './db.js';
+import { type Task, type TaskState, toCamel } from './rows.js';
+
+export interface NewTaskRow {
+  projectId: string;
+  sessionId: string;
+  chatId: string;
+  input: string;
+  agent: string;
+  model: string | null;
+  parentTaskId: string | null;
+  maxAttempts: number;
+}
+
+export async function insertTask(db: Queryable, t: NewTaskRow): Promise<Task> {
+  const { rows } = await db.query(
+    `INSERT INTO tasks (project_id, session_id, chat_id, input, agent, model, parent_task_id, max_attempts, execution_path)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'acp') RETURNING *`,
+    [t.projectId, t.sessionId, t.chatId, t.input, t.agent, t.model, t.parentTaskId, t.maxAttempts],
+  );
+  return toCamel<Task>(rows[0] as Record<string, unknown>);
+}
+
+export async function findTask(db: Queryable, id: string): Promise<Task | null> {
+  const { rows } = await db.query('SELECT * FROM tasks WHERE id = $1', [id]);
+  return rows[0] ? toCamel<Task>(rows[0]) : null;
+}
+
+export async function countQueuedTasks(db: Queryable, projectId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM tasks WHERE project_id = $1 AND state IN ('pending', 'running')`,
+    [projectId],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+export interface TaskFilter {
+  projectId?: string;
+  sessionId?: string;
+  state?: TaskState;
+  agent?: string;
+  afterSeq?: number;
+  limit: number;
+}
+
+export async function listTasks(db: Queryable, f: TaskFilter): Promise<Task[]> {
+  const { rows } = await db.query(
+    `SELECT * FROM tasks
+      WHERE ($1::uuid IS NULL OR project_id = $1) AND ($2::uuid IS NULL OR session_id = $2)
+        AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR agent = $4)
+        AND seq > $5
+      ORDER BY seq LIMIT $6`,
+    [f.projectId ?? null, f.sessionId ?? null, f.state ?? null, f.agent ?? null, f.afterSeq ?? 0, f.limit],
+  );
+  return rows.map((r) => toCamel<Task>(r));
+}
+
+/**
+ * Claims the oldest pending task whose session has no running task, in one statement.
+ * SKIP LOCKED lets racing dispatchers pass over each other's candidates; the unique index
+ * tasks_one_running_per_session_uidx settles the rare race on one session (the loser gets 23505
+ * and simply tries again later).
+ */
+export async function claimNextTask(db: Queryable, owner: string, leaseMs: number): Promise<Task | null> {
+  const { rows } = await db.query(
+    `WITH next AS (
+       SELECT t.id FROM tasks t
+        WHERE t.state = 'pending'
+          AND NOT EXISTS (SELECT 1 FROM tasks r WHERE r.session_id = t.session_id AND r.state = 'running')
+        ORDER BY t.seq
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED)
+     UPDATE tasks SET state = 'running', attempts = tasks.attempts + 1, lease_owner = $1,
+            lease_expires_at = clock_timestamp() + make_interval(secs => $2::double precision / 1000),
+            started_at = clock_timestamp(), ended_at = NULL, updated_at = clock_timestamp()
+       FROM next WHERE tasks.id = next.id
+     RETURNING tasks.*`,
+    [owner, leaseMs],
+  );
+  return rows[0] ? toCamel<Task>(rows[0]) : null;
+}
+
+/** Extends the leases of the given running tasks; returns the ids this owner still holds. */
+export async function renewLeases(
+  db: Queryable,
+  owner: string,
+  ids: string[],
+  leaseMs: number,
+): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<{ id: string }>(
+    `UPDATE tasks SET lease_expires_at = clock_timestamp() + make_interval(secs => $3::double precision / 1000)
+      WHERE id = ANY($2::uuid[]) AND lease_owner = $1 AND state = 'running'
+      RETURNING id`,
+    [owner, ids, leaseMs],
+  );
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Tasks whose lease expired belong to a dispatcher that died: back to pending for another attempt,
+ * or failed once the attempts are used up. Returns how many were released.
+ */
+export async function releaseExpiredLeases(db: Queryable): Promise<number> {
+  const { rowCount } = await db.query(
+    `UPDATE tasks SET
+        state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+        error_code = CASE WHEN attempts >= max_attempts THEN 'E_LEASE_EXPIRED' ELSE error_code END,
+        last_error = 'the dispatcher running this task stopped (lease expired)',
+        ended_at = CASE WHEN attempts >= max_attempts THEN clock_timestamp() ELSE NULL END,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
+      WHERE state = 'running' AND lease_expires_at < clock_timestamp()`,
+  );
+  return rowCount;
+}
+
+export interface TaskOutcome {
+  state: Exclude<TaskState, 'pending' | 'running'>;
+  outputSummary: string | null;
+  costTokens: number | null;
+  errorCode: string | null;
+  lastError: string | null;
+}
+
+/** Finishes a task only if this owner still holds it: a dispatcher that lost its lease changes nothing. */
+export async function finishTask(db: Queryable, id: string, owner: string, o: TaskOutcome): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE tasks SET state = $3, output_summary = $4, cost_tokens = $5, error_code = $6, last_error = $7,
+            ended_at = clock_timestamp(), lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
+      WHERE id = $1 AND lease_owner = $2 AND state = 'running'`,
+    [id, owner, o.state, o.outputSummary, o.costTokens, o.errorCode, o.lastError],
+  );
+  return rowCount === 1;
+}
+
+/** Hands a running task back to the queue (shutdown): it keeps its attempt count. */
+export async function releaseTask(db: Queryable, id: string, owner: string): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE tasks SET state = 'pending', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
+            lease_expires_at = NULL, started_at = NULL, updated_at = clock_timestamp()
+      WHERE id = $1 AND lease_owner = $2 AND state = 'running'`,
+    [id, owner],
+  );
+  return rowCount === 1;
+}
+
+export async function setTaskWorktree(db: Queryable, id: string, worktreePath: string): Promise<void> {
+  await db.query('UPDATE tasks SET worktree_path = $2, updated_at = clock_timestamp() WHERE id = $1', [
+    id,
+    worktreePath,
+  ]);
+}
+
+/**
+ * Cancels a task: a pending one ends at once; a running one is marked so its dispatcher kills the
+ * agent (the dispatcher notices through its heartbeat or a notification). Returns the new row.
+ */
+export async function requestTaskCancel(db: Queryable, id: string): Promise<Task | null> {
+  const { rows } = await db.query(
+    `UPDATE tasks SET
+        state = CASE WHEN state IN ('pending', 'blocked') THEN 'cancelled' ELSE state END,
+        ended_at = CASE WHEN state IN ('pending', 'blocked') THEN clock_timestamp() ELSE ended_at END,
+        cancel_requested_at = coalesce(cancel_requested_at, clock_timestamp()), updated_at = clock_timestamp()
+      WHERE id = $1 AND state IN ('pending', 'running', 'blocked')
+      RETURNING *`,
+    [id],
+  );
+  return rows[0] ? toCamel<Task>(rows[0]) : null;
+}
+
+/** Of the given running task ids, those whose cancellation was requested. */
+export async function findCancelRequested(db: Queryable, ids: string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT id FROM tasks WHERE id = ANY($1::uuid[]) AND cancel_requested_at IS NOT NULL`,
+    [ids],
+  );
+  return rows.map((r) => r.id);
+}

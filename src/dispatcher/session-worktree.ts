@@ -1,0 +1,42 @@
+/** Gives a session its worktree (one per session, shared by all its agents) and a clean start for a run. */
+
+import type { Project } from '../db/projects.js';
+import { findActiveWorktree, insertWorktree, type WorktreeRow } from '../db/worktrees.js';
+import type { Deps } from '../services/deps.js';
+import { resetWorktree } from '../worktrees/reset.js';
+import { ensureSessionWorktree } from '../worktrees/worktrees.js';
+
+export interface PreparedWorktree {
+  id: string;
+  path: string;
+  /** The commit this run's changes are measured from: the last recorded capture. */
+  headCommit: string;
+}
+
+/**
+ * Ensures the worktree exists and holds exactly the last recorded capture: anything an earlier,
+ * abandoned attempt left behind (a dispatcher killed mid-run) is discarded, so exactly one
+ * attempt's changes become pending changes.
+ */
+export async function prepareSessionWorktree(
+  deps: Deps,
+  project: Project,
+  sessionId: string,
+  worktreesRoot: string,
+): Promise<PreparedWorktree> {
+  const git = await ensureSessionWorktree({ repoPath: project.rootPath, worktreesRoot, sessionId });
+  let row: WorktreeRow | null = await findActiveWorktree(deps.db, sessionId);
+  if (!row) {
+    row = await insertWorktree(deps.db, {
+      sessionId,
+      projectId: project.id,
+      path: git.path,
+      branch: git.branch,
+      baseCommit: git.baseCommit,
+      headCommit: git.headCommit,
+    });
+  }
+  const headCommit = row.headCommit ?? git.headCommit;
+  await resetWorktree({ repoPath: project.rootPath, worktreePath: git.path, commit: headCommit });
+  return { id: row.id, path: git.path, headCommit };
+}

@@ -1,0 +1,140 @@
+/**
+ * The HTTP endpoint's sessions: one McpServer and one transport per client session, a bound on
+ * how many exist, and reaping of sessions whose client went away without a DELETE.
+ *
+ * A fresh McpServer per session is deliberate: one server shared across transports sent one
+ * client's responses and notifications to another (GHSA-345p-7cg4-v4c7).
+ */
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { Logger } from '../log.js';
+
+export interface HttpSession {
+  /** Set once the transport has answered `initialize`; until then the session only holds a slot. */
+  id?: string;
+  readonly transport: StreamableHTTPServerTransport;
+  readonly server: McpServer;
+  /** Responses still open (a running request, a listening SSE stream): such a session is not idle. */
+  open: number;
+  lastActive: number;
+  closed: boolean;
+}
+
+export interface SessionRegistryOptions {
+  maxSessions: number;
+  sessionIdleMs: number;
+  createMcpServer: () => McpServer;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface SessionRegistry {
+  get(id: string): HttpSession | undefined;
+  /** Opens a session slot for an `initialize` request, or undefined when maxSessions are open. */
+  open(): Promise<HttpSession | undefined>;
+  /** Counts `res` as activity on the session until it closes. */
+  track(session: HttpSession, res: ServerResponse): void;
+  close(session: HttpSession, reason: string): Promise<void>;
+  closeIdle(): Promise<number>;
+  closeAll(): Promise<void>;
+  size(): number;
+  /** Starts the periodic idle sweep; returns the function that stops it. */
+  startReaper(): () => void;
+}
+
+export function createSessionRegistry(options: SessionRegistryOptions): SessionRegistry {
+  const { maxSessions, sessionIdleMs, createMcpServer, logger } = options;
+  const now = options.now ?? Date.now;
+  // Every session, initialised or not, counts against maxSessions: counting only initialised
+  // ones would let a burst of concurrent initialize requests overshoot the bound.
+  const all = new Set<HttpSession>();
+  const byId = new Map<string, HttpSession>();
+
+  const forget = (session: HttpSession) => {
+    all.delete(session);
+    if (session.id !== undefined && byId.get(session.id) === session) byId.delete(session.id);
+  };
+
+  const close = async (session: HttpSession, reason: string) => {
+    if (session.closed) return;
+    session.closed = true;
+    forget(session);
+    logger.debug('http session closed', { sessionId: session.id, reason });
+    try {
+      // Closing the server closes its transport, which ends the session's open SSE streams.
+      await session.server.close();
+    } catch (err) {
+      logger.warn('closing an http session failed', { sessionId: session.id, err });
+    }
+  };
+
+  const open = async (): Promise<HttpSession | undefined> => {
+    if (all.size >= maxSessions) return undefined;
+    const server = createMcpServer();
+    const session: HttpSession = {
+      server,
+      open: 0,
+      lastActive: now(),
+      closed: false,
+      transport: new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id) => {
+          session.id = id;
+          byId.set(id, session);
+          logger.debug('http session opened', { sessionId: id });
+        },
+      }),
+    };
+    // A DELETE from the client, or the server closing, ends here: drop the session at once.
+    session.transport.onclose = () => {
+      void close(session, 'transport closed');
+    };
+    all.add(session);
+    try {
+      await server.connect(session.transport);
+    } catch (err) {
+      await close(session, 'connect failed');
+      throw err;
+    }
+    return session;
+  };
+
+  const track = (session: HttpSession, res: ServerResponse) => {
+    session.open += 1;
+    session.lastActive = now();
+    res.once('close', () => {
+      session.open -= 1;
+      session.lastActive = now();
+    });
+  };
+
+  const closeIdle = async () => {
+    const cutoff = now() - sessionIdleMs;
+    const idle = [...all].filter((s) => s.open === 0 && s.lastActive <= cutoff);
+    await Promise.all(idle.map((s) => close(s, 'idle')));
+    return idle.length;
+  };
+
+  return {
+    get: (id) => byId.get(id),
+    open,
+    track,
+    close,
+    closeIdle,
+    closeAll: async () => {
+      await Promise.all([...all].map((s) => close(s, 'server shutting down')));
+    },
+    size: () => all.size,
+    startReaper: () => {
+      // Sweep a few times per idle period so a session lives at most ~1.25 × sessionIdleMs.
+      const every = Math.min(60_000, Math.max(10, Math.floor(sessionIdleMs / 4)));
+      const timer = setInterval(() => {
+        closeIdle().catch((err) => logger.warn('idle session sweep failed', { err }));
+      }, every);
+      timer.unref();
+      return () => clearInterval(timer);
+    },
+  };
+}

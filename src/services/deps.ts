@@ -1,0 +1,12 @@
+/** What services, tools and the dispatcher share. Built once per process by src/app.ts. */
+import type { Config } from '../config.js';
+import type { Db } from '../db/db.js';
+import type { Logger } from '../log.js';
+import type { TaskEvents } from './task-events.js';
+
+export interface Deps {
+  db: Db;
+  config: Config;
+  logger: Logger;
+  events: TaskEvents;
+}

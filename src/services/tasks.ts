@@ -1,0 +1,153 @@
+/** Task use cases: queue, read, wait for, list and cancel tasks. */
+import { resolveLaunchSpec } from '../agents/launch-specs.js';
+import type { Queryable } from '../db/db.js';
+import { countTaskChanges } from '../db/pending-changes.js';
+import { findChat, findSession, insertChat, insertSession } from '../db/projects.js';
+import type { Task, TaskState } from '../db/rows.js';
+import * as tasks from '../db/tasks.js';
+import { BoocoderError } from '../errors.js';
+import type { Deps } from './deps.js';
+import { pathFromRoots, resolveProject } from './projects.js';
+
+export const TASKS_CANCEL_CHANNEL = 'tasks_cancel';
+export const FINAL_STATES: readonly TaskState[] = ['completed', 'failed', 'blocked', 'cancelled'];
+
+export interface NewTaskInput {
+  project?: string;
+  input: string;
+  agent?: string;
+  model?: string;
+  parentTaskId?: string;
+  sessionId?: string;
+  chatId?: string;
+}
+
+export interface QueuedTask {
+  task: Task;
+  projectId: string;
+  sessionId: string;
+  chatId: string;
+}
+
+async function resolveSessionAndChat(
+  tx: Queryable,
+  projectId: string,
+  sessionId: string | undefined,
+  chatId: string | undefined,
+): Promise<{ sessionId: string; chatId: string }> {
+  if (chatId) {
+    const chat = await findChat(tx, chatId);
+    if (!chat) throw new BoocoderError('E_CHAT_NOT_FOUND', `no chat has id ${chatId}`);
+    if (sessionId && chat.sessionId !== sessionId) {
+      throw new BoocoderError(
+        'E_INVALID_INPUT',
+        `chat ${chatId} belongs to another session than ${sessionId}`,
+      );
+    }
+    sessionId = chat.sessionId;
+  }
+  if (sessionId) {
+    const session = await findSession(tx, sessionId);
+    if (!session) throw new BoocoderError('E_SESSION_NOT_FOUND', `no session has id ${sessionId}`);
+    if (session.projectId !== projectId) {
+      throw new BoocoderError('E_INVALID_INPUT', `session ${sessionId} belongs to another project`);
+    }
+  } else {
+    sessionId = (await insertSession(tx, projectId, null)).id;
+  }
+  return { sessionId, chatId: chatId ?? (await insertChat(tx, sessionId, null)).id };
+}
+
+/** Queues a task and returns at once; the INSERT's trigger wakes the dispatchers. */
+export async function queueTask(
+  deps: Deps,
+  input: NewTaskInput,
+  clientRoots: () => Promise<readonly { uri: string }[]>,
+): Promise<QueuedTask> {
+  const projectRef = input.project ?? pathFromRoots(await clientRoots());
+  if (!projectRef) {
+    throw new BoocoderError(
+      'E_INVALID_INPUT',
+      'project is required: pass a git repository path (the client offers no root)',
+    );
+  }
+  const agent = input.agent ?? deps.config.defaultAgent;
+  resolveLaunchSpec(agent, deps.config.agents);
+  const project = await resolveProject(deps.db, projectRef);
+  if ((await tasks.countQueuedTasks(deps.db, project.id)) >= deps.config.maxQueuedPerProject) {
+    throw new BoocoderError(
+      'E_TOO_MANY_TASKS',
+      `project already has ${deps.config.maxQueuedPerProject} queued or running tasks; wait for some to finish`,
+    );
+  }
+  return deps.db.transaction(async (tx) => {
+    if (input.parentTaskId) {
+      const parent = await tasks.findTask(tx, input.parentTaskId);
+      if (!parent)
+        throw new BoocoderError('E_TASK_NOT_FOUND', `no task has id ${input.parentTaskId} (parent_task_id)`);
+      if (parent.projectId !== project.id)
+        throw new BoocoderError('E_INVALID_INPUT', 'parent task is in another project');
+    }
+    const ids = await resolveSessionAndChat(tx, project.id, input.sessionId, input.chatId);
+    const task = await tasks.insertTask(tx, {
+      projectId: project.id,
+      ...ids,
+      input: input.input,
+      agent,
+      model: input.model ?? null,
+      parentTaskId: input.parentTaskId ?? null,
+      maxAttempts: deps.config.maxAttempts,
+    });
+    return { task, projectId: project.id, ...ids };
+  });
+}
+
+export async function getTask(deps: Deps, id: string): Promise<{ task: Task; pendingChanges: number }> {
+  const task = await tasks.findTask(deps.db, id);
+  if (!task) throw new BoocoderError('E_TASK_NOT_FOUND', `no task has id ${id}`);
+  return { task, pendingChanges: await countTaskChanges(deps.db, id) };
+}
+
+/**
+ * Waits up to waitS seconds for the task to leave pending/running, calling onTick every
+ * tickMs while it waits (progress notifications). Returns the task as it is then.
+ */
+export async function waitForTask(
+  deps: Deps,
+  id: string,
+  waitS: number,
+  opts: {
+    signal?: AbortSignal;
+    onTick?: (task: Task, elapsedMs: number) => Promise<void>;
+    tickMs?: number;
+  } = {},
+): Promise<{ task: Task; pendingChanges: number }> {
+  const started = Date.now();
+  const deadline = started + waitS * 1000;
+  for (;;) {
+    const current = await getTask(deps, id);
+    const now = Date.now();
+    if (FINAL_STATES.includes(current.task.state) || now >= deadline || opts.signal?.aborted) return current;
+    await opts.onTick?.(current.task, now - started);
+    await deps.events.waitForChange(id, Math.min(opts.tickMs ?? 1000, deadline - now), opts.signal);
+  }
+}
+
+export async function listTasks(deps: Deps, f: tasks.TaskFilter): Promise<Task[]> {
+  return tasks.listTasks(deps.db, f);
+}
+
+/** Cancels a pending task at once; a running one is stopped by its dispatcher (kills the agent). */
+export async function cancelTask(deps: Deps, id: string): Promise<Task> {
+  const task = await tasks.requestTaskCancel(deps.db, id);
+  if (!task) {
+    const existing = await tasks.findTask(deps.db, id);
+    if (!existing) throw new BoocoderError('E_TASK_NOT_FOUND', `no task has id ${id}`);
+    throw new BoocoderError(
+      'E_TASK_NOT_CANCELLABLE',
+      `task ${id} is already ${existing.state}; nothing to cancel`,
+    );
+  }
+  if (task.state === 'running') await deps.db.query('SELECT pg_notify($1, $2)', [TASKS_CANCEL_CHANNEL, id]);
+  return task;
+}

@@ -1,0 +1,56 @@
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { z } from 'zod';
+import type { Deps } from '../services/deps.js';
+import { getTask, waitForTask } from '../services/tasks.js';
+import { runTool, toolResult } from './result.js';
+import { taskView, toTaskView } from './views.js';
+
+/** Clients time out tool calls at about 60 s: a wait must end well before that. */
+export const MAX_WAIT_S = 55;
+
+export function registerGetTaskTool(server: McpServer, deps: Deps): void {
+  server.registerTool(
+    'get_task',
+    {
+      title: 'Read a task (optionally waiting for it to finish)',
+      description:
+        `A task's state, agent, times, output summary, error and pending-change count. With wait_s (at most ` +
+        `${MAX_WAIT_S}) it returns as soon as the task leaves pending/running, sending progress while it waits.`,
+      inputSchema: {
+        task_id: z.uuid(),
+        wait_s: z
+          .number()
+          .min(0)
+          .max(MAX_WAIT_S)
+          .optional()
+          .describe(`Seconds to wait for the task to finish (0-${MAX_WAIT_S})`),
+      },
+      outputSchema: { ...taskView.shape, pending_changes: z.number(), finished: z.boolean() },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    (args, extra) =>
+      runTool(deps.logger, async () => {
+        const progressToken = extra._meta?.progressToken;
+        const result = args.wait_s
+          ? await waitForTask(deps, args.task_id, args.wait_s, {
+              signal: extra.signal,
+              onTick: async (task, elapsedMs) => {
+                if (progressToken === undefined) return;
+                await extra.sendNotification({
+                  method: 'notifications/progress',
+                  params: {
+                    progressToken,
+                    progress: Math.floor(elapsedMs / 1000),
+                    total: args.wait_s,
+                    message: `task ${task.state}`,
+                  },
+                });
+              },
+            })
+          : await getTask(deps, args.task_id);
+        const view = toTaskView(result.task);
+        const finished = !['pending', 'running'].includes(result.task.state);
+        return toolResult({ ...view, pending_changes: result.pendingChanges, finished });
+      }),
+  );
+}
