@@ -56,8 +56,6 @@ export function checkRepoPath(input: string): PathCheck {
   // A backslash is a separator on Windows: `..\\x` would climb out there.
   if (input.includes('\\')) return { ok: false, reason: 'the path contains a backslash' };
   if (input.startsWith('/')) return { ok: false, reason: 'the path is absolute' };
-  // `C:x` is drive-relative on Windows.
-  if (/^[A-Za-z]:/.test(input)) return { ok: false, reason: 'the path starts with a drive letter' };
   if (input.endsWith('/')) return { ok: false, reason: 'the path names a folder, not a file' };
   const segments: string[] = [];
   for (const segment of input.split('/')) {
@@ -71,7 +69,10 @@ export function checkRepoPath(input: string): PathCheck {
     segments.push(segment);
   }
   if (segments.length === 0) return { ok: false, reason: 'the path names the repository root' };
-  return { ok: true, path: segments.join('/') };
+  const path = segments.join('/');
+  // `C:x` is drive-relative on Windows. Checked on the normalised path, since `./C:x` becomes `C:x`.
+  if (/^[A-Za-z]:/.test(path)) return { ok: false, reason: 'the path starts with a drive letter' };
+  return { ok: true, path };
 }
 
 /** `checkRepoPath` that throws E_PATH_ESCAPE: for code paths that must stop on a bad path. */

@@ -128,3 +128,10 @@ describe('checkRepoPath properties', () => {
     );
   });
 });
+
+describe('checkRepoPath regressions', () => {
+  it('refuses a drive letter that appears only after normalising (./C:x)', () => {
+    expect(checkRepoPath('./C:x')).toMatchObject({ ok: false });
+    expect(checkRepoPath('./a:')).toMatchObject({ ok: false });
+  });
+});
