@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { type AcpRunResult, runAcpTask } from '../agents/acp-driver.js';
+import { buildAgentEnv } from '../agents/agent-env.js';
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
 import { markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessions.js';
 import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
@@ -86,7 +87,7 @@ async function runAgent(deps: Deps, task: Task, ctx: TaskRunContext): Promise<vo
       spec,
       cwd: wt.path,
       prompt: task.input,
-      env: { ...deps.config.childEnv, ...spec.env },
+      env: buildAgentEnv({ spec, home: deps.config.home, childEnv: deps.config.childEnv }),
       signal: ctx.signal,
       timeoutMs: deps.config.taskTimeoutMs,
       logger: deps.logger.child({ taskId: task.id, agent }),
