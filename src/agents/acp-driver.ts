@@ -9,6 +9,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { type AgentInfo, agentInfoOf, choosePermission, INITIALIZE_PARAMS } from './acp-client-policy.js';
+import { planModelSelection } from './acp-session-config.js';
+
+export { choosePermission };
+
 import { AcpTurnRecord, type AcpUsage, DEFAULT_MAX_OUTPUT_CHARS } from './acp-turn-record.js';
 import {
   agentExited,
@@ -18,6 +23,7 @@ import {
   type ExitStatus,
 } from './agent-errors.js';
 import { TailBuffer } from './capped-output.js';
+import { enterFirstStart, type FirstStartRelease } from './first-start-gate.js';
 import { type AgentLaunchSpec, assertValidAgentName, isAcceptableCommand } from './launch-specs.js';
 import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from './process-group.js';
 
@@ -33,7 +39,7 @@ export interface AcpRunResult {
   /** How many session/update notifications arrived. */
   updates: number;
   usage?: AcpUsage;
-  agentInfo?: { name: string; title?: string; version: string };
+  agentInfo?: AgentInfo;
 }
 
 export interface RunAcpTaskOptions {
@@ -52,9 +58,20 @@ export interface RunAcpTaskOptions {
   /** SIGTERM-to-SIGKILL grace when stopping the process group at the end. */
   killGraceMs?: number;
   maxOutputChars?: number;
+  /**
+   * The model to run on (tasks.model), in the agent's own naming ("provider/model" for opencode).
+   * Selected through the session's `model` config option (or `session/set_model` on older agents)
+   * before the prompt; an agent that does not offer it fails the run with E_INVALID_INPUT.
+   */
+  model?: string;
+  /**
+   * Called once the agent process runs, with its pid (the leader of its process group), before it
+   * is sent anything: a caller that must be able to find the agent again (to kill it after a crash
+   * of its own) records it here. A rejection stops the agent and fails the run.
+   */
+  onSpawn?: (pid: number) => void | Promise<void>;
 }
 
-const CLIENT_INFO = { name: 'boocoder', version: '0.1.0' };
 const STDERR_TAIL_BYTES = 16 * 1024;
 /** After the connection drops, how long to wait for the exit status that explains it. */
 const EXIT_STATUS_WAIT_MS = 1000;
@@ -67,19 +84,6 @@ class Interrupted extends Error {
   }
 }
 
-/**
- * The agent works in its own worktree and boocoder reviews every change afterwards, so tool use is
- * allowed, but only once: `allow_always` could persist a grant into the agent's own config, and
- * Gemini refuses it in an untrusted folder.
- */
-export function choosePermission(options: readonly acp.PermissionOption[]): acp.RequestPermissionResponse {
-  const option =
-    options.find((o) => o.kind === 'allow_once') ?? options.find((o) => o.kind.startsWith('allow_'));
-  return option
-    ? { outcome: { outcome: 'selected', optionId: option.optionId } }
-    : { outcome: { outcome: 'cancelled' } };
-}
-
 async function assertDirectory(cwd: string): Promise<void> {
   const info = await stat(cwd).catch(() => undefined);
   // Without this, spawn reports a missing cwd as ENOENT, indistinguishable from a missing binary.
@@ -89,7 +93,7 @@ async function assertDirectory(cwd: string): Promise<void> {
 
 /** Runs `prompt` in a fresh ACP session of `spec` in `cwd`. See RunAcpTaskOptions. */
 export async function runAcpTask(options: RunAcpTaskOptions): Promise<AcpRunResult> {
-  const { spec, cwd, logger } = options;
+  const { spec, cwd } = options;
   assertValidAgentName(spec.name);
   if (!isAcceptableCommand(spec.command)) {
     throw new BoocoderError(
@@ -99,11 +103,32 @@ export async function runAcpTask(options: RunAcpTaskOptions): Promise<AcpRunResu
   }
   await assertDirectory(cwd);
   const record = new AcpTurnRecord(options.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS);
-  if (options.signal?.aborted) return resultOf(record, 'cancelled', null, undefined, undefined);
+  const cancelledEarly = () => resultOf(record, 'cancelled', null, undefined, undefined);
+  if (options.signal?.aborted) return cancelledEarly();
+  const env = { ...options.env, ...spec.env };
+  let releaseFirstStart: FirstStartRelease;
+  try {
+    releaseFirstStart = await enterFirstStart(env.HOME, options.signal);
+  } catch {
+    return cancelledEarly();
+  }
+  try {
+    return await runInProcess(options, env, record, releaseFirstStart);
+  } finally {
+    releaseFirstStart(false);
+  }
+}
 
+async function runInProcess(
+  options: RunAcpTaskOptions,
+  env: Record<string, string>,
+  record: AcpTurnRecord,
+  reachedSession: FirstStartRelease,
+): Promise<AcpRunResult> {
+  const { spec, logger } = options;
   const child = spawnInProcessGroup(spec.command, spec.args, {
-    cwd,
-    env: { ...options.env, ...spec.env },
+    cwd: options.cwd,
+    env,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const stderr = new TailBuffer(STDERR_TAIL_BYTES);
@@ -121,7 +146,8 @@ export async function runAcpTask(options: RunAcpTaskOptions): Promise<AcpRunResu
   const log = logger.child({ agent: spec.name, pid: child.pid });
   log.debug('agent started');
   try {
-    return await driveSession(child, options, record, { stderr, exited, log });
+    if (options.onSpawn && child.pid !== undefined) await options.onSpawn(child.pid);
+    return await driveSession(child, options, record, { stderr, exited, log, reachedSession });
   } finally {
     child.stdin?.end();
     const outcome = await terminateProcessGroup(child, { graceMs: options.killGraceMs ?? 2000 });
@@ -149,21 +175,12 @@ function resultOf(
   };
 }
 
-function infoOf(response: acp.InitializeResponse): AcpRunResult['agentInfo'] {
-  const info = response.agentInfo;
-  if (!info) return undefined;
-  const cut = (s: unknown) => String(s).slice(0, 200);
-  return {
-    name: cut(info.name),
-    version: cut(info.version),
-    ...(info.title ? { title: cut(info.title) } : {}),
-  };
-}
-
 interface SessionContext {
   stderr: TailBuffer;
   exited: Promise<ExitStatus>;
   log: Logger;
+  /** Called once the agent has a session: see first-start-gate.ts. */
+  reachedSession: FirstStartRelease;
 }
 
 async function driveSession(
@@ -215,19 +232,21 @@ async function driveSession(
   let agentInfo: AcpRunResult['agentInfo'];
   try {
     const init = await untilStopped<acp.InitializeResponse>(
-      agent.request(acp.methods.agent.initialize, {
-        protocolVersion: acp.PROTOCOL_VERSION,
-        // No fs and no terminal: the agent edits its worktree itself (Gemini misbehaves otherwise).
-        clientCapabilities: { fs: { readTextFile: false, writeTextFile: false }, terminal: false },
-        clientInfo: CLIENT_INFO,
-      }),
+      agent.request(acp.methods.agent.initialize, INITIALIZE_PARAMS),
     );
-    agentInfo = infoOf(init);
+    agentInfo = agentInfoOf(init);
     phase = 'session/new';
     const session = await untilStopped(
       agent.request(acp.methods.agent.session.new, { cwd: options.cwd, mcpServers: [] }),
     );
     sessionId = session.sessionId;
+    ctx.reachedSession(true);
+    if (options.model !== undefined) {
+      phase = 'model selection';
+      const selection = planModelSelection(spec.name, session, options.model);
+      if (selection) await untilStopped(agent.request(selection.method, selection.params));
+      log.debug('model selected', { model: options.model, changed: selection !== null });
+    }
     phase = 'session/prompt';
     const prompt = agent.request(acp.methods.agent.session.prompt, {
       sessionId,

@@ -7,6 +7,7 @@
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
+import { type AcpHandshake, acpHandshake } from './acp-handshake.js';
 import { HeadBuffer } from './capped-output.js';
 import { agentSearchDirs, findExecutable, type SearchDir } from './find-executable.js';
 import { type AgentLaunchSpec, isAcceptableCommand, isValidAgentName } from './launch-specs.js';
@@ -19,10 +20,23 @@ export interface ProbeResult {
   version: string | null;
   /** Where the binary was found ('config', 'PATH', 'npm-prefix', '~/.local/bin'...), null if not. */
   foundVia: string | null;
-  /** The spec starts an ACP server and its binary exists (the handshake itself comes later). */
+  /**
+   * With `handshake`: the binary answered ACP `initialize`. Without: the binary exists and its spec
+   * starts an ACP server (not verified).
+   */
   supportsAcp: boolean;
   supportsMcpClient: boolean;
+  /** The handshake's session/new was refused for want of a login or key: installed, not usable yet. */
+  needsAuth: boolean;
+  /** What the handshake revealed (agent info, auth methods, models, modes, commands); with `handshake`. */
+  acp?: AcpHandshake;
   error?: string;
+}
+
+export interface ProbeHandshakeOptions {
+  /** The environment the agent runs with in tasks (buildAgentEnv), so the probe sees its logins. */
+  env: (spec: AgentLaunchSpec) => Readonly<Record<string, string>>;
+  timeoutMs?: number;
 }
 
 export interface ProbeOptions {
@@ -35,10 +49,12 @@ export interface ProbeOptions {
   env?: Readonly<Record<string, string>>;
   timeoutMs?: number;
   maxOutputBytes?: number;
+  /** Also run the ACP handshake (initialize, then session/new in a throw-away folder). */
+  handshake?: ProbeHandshakeOptions;
 }
 
 /**
- * Built-in agents that take MCP servers in ACP session/new (all five do). Custom agents stay false
+ * Without a handshake: built-in agents that take MCP servers in ACP session/new (all five do). Custom agents stay false
  * until the ACP initialize handshake reports mcpCapabilities (issue 3).
  */
 const KNOWN_MCP_CLIENTS = new Set(['opencode', 'claude', 'codex', 'gemini', 'qwen']);
@@ -140,7 +156,12 @@ export async function readVersion(
   }
 }
 
-async function probeOne(spec: AgentLaunchSpec, dirs: readonly SearchDir[], run: VersionRunOptions) {
+async function probeOne(
+  spec: AgentLaunchSpec,
+  dirs: readonly SearchDir[],
+  run: VersionRunOptions,
+  handshake: ProbeHandshakeOptions | undefined,
+): Promise<ProbeResult> {
   const base = { name: String(spec.name).slice(0, 64), label: String(spec.label).slice(0, 200) };
   const missing = {
     installPath: null,
@@ -148,6 +169,7 @@ async function probeOne(spec: AgentLaunchSpec, dirs: readonly SearchDir[], run: 
     foundVia: null,
     supportsAcp: false,
     supportsMcpClient: false,
+    needsAuth: false,
   };
   // Refused before any lookup or spawn: names like `--foo`, `;rm -rf /`, `../x` and commands that
   // are relative paths or option-like would be injection or path-traversal attempts.
@@ -155,15 +177,41 @@ async function probeOne(spec: AgentLaunchSpec, dirs: readonly SearchDir[], run: 
   if (!isAcceptableCommand(spec.command)) return { ...base, ...missing, error: 'invalid command' };
   const found = await findExecutable(spec.command, dirs);
   if (!found) return { ...base, ...missing, error: `${spec.command} not found` };
-  const version = spec.versionArgs ? await readVersion(found.path, spec.versionArgs, run) : { version: null };
+  const [version, acp] = await Promise.all([
+    spec.versionArgs
+      ? readVersion(found.path, spec.versionArgs, run)
+      : Promise.resolve<VersionOutcome>({ version: null }),
+    handshake
+      ? acpHandshake(found.path, spec.args, {
+          env: handshake.env(spec),
+          timeoutMs: handshake.timeoutMs ?? run.timeoutMs,
+          maxMessageBytes: 1024 * 1024,
+        })
+      : Promise.resolve(undefined),
+  ]);
+  const located = { ...base, installPath: found.path, foundVia: found.via };
+  if (!acp) {
+    return {
+      ...located,
+      version: version.version,
+      supportsAcp: true,
+      supportsMcpClient: KNOWN_MCP_CLIENTS.has(spec.name),
+      needsAuth: false,
+      ...(version.error ? { error: version.error } : {}),
+    };
+  }
+  // Agents without a version flag (claude-agent-acp, codex-acp) give it in ACP initialize.
+  const agentVersion = acp.agentInfo ? parseVersion(acp.agentInfo.version) : null;
+  const error = acp.error ?? (version.version || agentVersion ? undefined : version.error);
   return {
-    ...base,
-    installPath: found.path,
-    version: version.version,
-    foundVia: found.via,
-    supportsAcp: true,
-    supportsMcpClient: KNOWN_MCP_CLIENTS.has(spec.name),
-    ...(version.error ? { error: version.error } : {}),
+    ...located,
+    version: version.version ?? agentVersion,
+    supportsAcp: acp.speaksAcp,
+    // ACP requires every agent to take stdio MCP servers in session/new.
+    supportsMcpClient: acp.speaksAcp,
+    needsAuth: acp.needsAuth,
+    acp,
+    ...(error ? { error } : {}),
   };
 }
 
@@ -180,5 +228,5 @@ export async function probeAgents(options: ProbeOptions): Promise<ProbeResult[]>
     timeoutMs: options.timeoutMs ?? 10_000,
     maxOutputBytes: options.maxOutputBytes ?? 64 * 1024,
   };
-  return Promise.all(options.specs.map((spec) => probeOne(spec, dirs, run)));
+  return Promise.all(options.specs.map((spec) => probeOne(spec, dirs, run, options.handshake)));
 }

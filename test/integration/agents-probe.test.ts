@@ -52,6 +52,7 @@ describe('probeAgents with fake agents', () => {
       foundVia: 'PATH',
       supportsAcp: true,
       supportsMcpClient: false,
+      needsAuth: false,
     });
   });
 
