@@ -38,6 +38,25 @@ export function toRunUsage(usage: Usage | null | undefined, cost: Cost | undefin
   return result;
 }
 
+/**
+ * Gemini CLI leaves PromptResponse.usage empty and reports the turn's tokens (summed over the
+ * turn's model calls) in `_meta.quota.token_count {input_tokens, output_tokens}`, from the
+ * API's promptTokenCount (cached tokens included) and candidatesTokenCount. Read defensively:
+ * `_meta` is free-form and comes from the agent.
+ */
+export function quotaUsageOf(meta: unknown): Usage | undefined {
+  const quota = isObject(meta) ? meta.quota : undefined;
+  const tokens = isObject(quota) ? quota.token_count : undefined;
+  if (!isObject(tokens)) return undefined;
+  const number = (v: unknown) => (typeof v === 'number' ? v : undefined);
+  const inputTokens = count(number(tokens.input_tokens));
+  const outputTokens = count(number(tokens.output_tokens));
+  return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens };
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
 export class AcpTurnRecord {
   updates = 0;
   outputTruncated = false;
@@ -61,7 +80,7 @@ export class AcpTurnRecord {
   }
 
   usage(response: PromptResponse | undefined): AcpUsage | undefined {
-    return toRunUsage(response?.usage, this.lastCost);
+    return toRunUsage(response?.usage ?? quotaUsageOf(response?._meta), this.lastCost);
   }
 
   private appendOutput(text: string): void {

@@ -21,6 +21,7 @@
  */
 import { lstatSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
+import { writeGeminiSettings } from './gemini-settings.js';
 import { type AgentLaunchSpec, assertValidAgentName } from './launch-specs.js';
 
 export interface AgentEnvInput {
@@ -44,6 +45,8 @@ export interface AgentEnvPlan {
   /** Directories to create before the agent starts (codex refuses a CODEX_HOME that is missing). */
   dirs: string[];
   links: CredentialLink[];
+  /** Where to write Gemini's settings.json (gemini-settings.ts): only inside the isolated home. */
+  geminiHome?: string;
 }
 
 type Env = Readonly<Record<string, string>>;
@@ -133,7 +136,14 @@ export function planAgentEnv(input: AgentEnvInput): AgentEnvPlan {
     credentials && userHome && env.HOME === agentHome && userHome !== agentHome
       ? credentials(childEnv, userHome, agentHome)
       : [];
-  return { env, dirs, links };
+  // Gemini keeps its settings under GEMINI_CLI_HOME when set, else HOME. Outside the isolated
+  // home they are the user's own: boocoder writes nothing there.
+  const geminiHome = env.GEMINI_CLI_HOME || env.HOME;
+  const ownsGeminiHome =
+    spec.name === 'gemini' &&
+    geminiHome &&
+    (geminiHome === agentHome || geminiHome.startsWith(`${agentHome}/`));
+  return { env, dirs, links, ...(ownsGeminiHome ? { geminiHome } : {}) };
 }
 
 function linkCredential(link: CredentialLink): void {
@@ -161,5 +171,7 @@ export function buildAgentEnv(input: AgentEnvInput): Record<string, string> {
       // the agent then reports that it needs authentication, which the task error says.
     }
   }
+  // After the links: a linked Google login decides Gemini's auth method.
+  if (plan.geminiHome) writeGeminiSettings(plan.geminiHome, plan.env);
   return plan.env;
 }
