@@ -9,6 +9,8 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     globalSetup: ['test/helpers/global-setup.ts'],
+    // Fails a test file that leaves a child process (or an agent's process group) behind.
+    setupFiles: ['test/helpers/chaos-leak-guard.ts'],
     reporters: ['default'],
   },
 });

@@ -15,23 +15,29 @@ export interface AvailableAgent {
   commands: unknown[];
   foundVia: string | null;
   probeError: string | null;
+  needsAuth: boolean;
+  acpInfo: Record<string, unknown> | null;
 }
 
-export type AgentProbeRow = Omit<AvailableAgent, 'lastProbedAt' | 'models' | 'commands'>;
+export type AgentProbeRow = Omit<AvailableAgent, 'lastProbedAt'>;
 
+/** Stores one probe of every agent in one statement; jsonb values travel as JSON text. */
 export async function upsertAvailableAgents(db: Queryable, agents: AgentProbeRow[]): Promise<void> {
   if (agents.length === 0) return;
   const col = <K extends keyof AgentProbeRow>(k: K) => agents.map((a) => a[k]);
+  const json = <K extends 'models' | 'commands' | 'acpInfo'>(k: K) => agents.map((a) => JSON.stringify(a[k]));
   await db.query(
     `INSERT INTO available_agents (name, install_path, version, supports_acp, supports_mcp_client, label, transport,
-                                   found_via, probe_error, last_probed_at)
-     SELECT n, p, v, acp, mcp, l, t, f, e, clock_timestamp()
+                                   found_via, probe_error, needs_auth, models, commands, acp_info, last_probed_at)
+     SELECT n, p, v, acp, mcp, l, t, f, e, na, m::jsonb, c::jsonb, i::jsonb, clock_timestamp()
        FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[], $6::text[], $7::text[], $8::text[],
-                   $9::text[]) AS u(n, p, v, acp, mcp, l, t, f, e)
+                   $9::text[], $10::bool[], $11::text[], $12::text[], $13::text[])
+            AS u(n, p, v, acp, mcp, l, t, f, e, na, m, c, i)
      ON CONFLICT (name) DO UPDATE SET install_path = EXCLUDED.install_path, version = EXCLUDED.version,
         supports_acp = EXCLUDED.supports_acp, supports_mcp_client = EXCLUDED.supports_mcp_client,
         label = EXCLUDED.label, transport = EXCLUDED.transport, found_via = EXCLUDED.found_via,
-        probe_error = EXCLUDED.probe_error, last_probed_at = EXCLUDED.last_probed_at`,
+        probe_error = EXCLUDED.probe_error, needs_auth = EXCLUDED.needs_auth, models = EXCLUDED.models,
+        commands = EXCLUDED.commands, acp_info = EXCLUDED.acp_info, last_probed_at = EXCLUDED.last_probed_at`,
     [
       col('name'),
       col('installPath'),
@@ -42,6 +48,10 @@ export async function upsertAvailableAgents(db: Queryable, agents: AgentProbeRow
       col('transport'),
       col('foundVia'),
       col('probeError'),
+      col('needsAuth'),
+      json('models'),
+      json('commands'),
+      json('acpInfo'),
     ],
   );
 }

@@ -1,5 +1,5 @@
 /** SQL for the tasks table: insert, claim, lease, finish. Every value is a $n parameter. */
-import type { Queryable } from './db.js';
+import type { Db, Queryable } from './db.js';
 import { type Task, type TaskState, toCamel } from './rows.js';
 
 export interface NewTaskRow {
@@ -73,7 +73,8 @@ export async function claimNextTask(db: Queryable, owner: string, leaseMs: numbe
         FOR UPDATE SKIP LOCKED)
      UPDATE tasks SET state = 'running', attempts = tasks.attempts + 1, lease_owner = $1,
             lease_expires_at = clock_timestamp() + make_interval(secs => $2::double precision / 1000),
-            started_at = clock_timestamp(), ended_at = NULL, updated_at = clock_timestamp()
+            started_at = clock_timestamp(), ended_at = NULL, updated_at = clock_timestamp(),
+            agent_pid = NULL, agent_pid_started = NULL, agent_host = NULL, agent_boot_id = NULL
        FROM next WHERE tasks.id = next.id
      RETURNING tasks.*`,
     [owner, leaseMs],
@@ -98,21 +99,66 @@ export async function renewLeases(
   return rows.map((r) => r.id);
 }
 
+/** The agent process an expired task's run recorded (all null when it recorded none). */
+export interface ExpiredLease {
+  id: string;
+  agentPid: number | null;
+  agentPidStarted: number | null;
+  agentHost: string | null;
+  agentBootId: string | null;
+}
+
+const RELEASE_BATCH = 100;
+
 /**
  * Tasks whose lease expired belong to a dispatcher that died: back to pending for another attempt,
- * or failed once the attempts are used up. Returns how many were released.
+ * or failed (E_LEASE_EXPIRED) once the attempts are used up. Returns how many were released.
+ *
+ * `options.beforeRelease` runs while the expired rows are still locked and still `running`, so no other
+ * dispatcher can claim one of them until it returns: that is where the dead dispatcher's agent is
+ * killed, before a new attempt resets the worktree it may still be writing to. Rows another sweeper
+ * holds are skipped (SKIP LOCKED): that sweeper releases them.
  */
-export async function releaseExpiredLeases(db: Queryable): Promise<number> {
-  const { rowCount } = await db.query(
-    `UPDATE tasks SET
-        state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
-        error_code = CASE WHEN attempts >= max_attempts THEN 'E_LEASE_EXPIRED' ELSE error_code END,
-        last_error = 'the dispatcher running this task stopped (lease expired)',
-        ended_at = CASE WHEN attempts >= max_attempts THEN clock_timestamp() ELSE NULL END,
-        lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
-      WHERE state = 'running' AND lease_expires_at < clock_timestamp()`,
-  );
-  return rowCount;
+export interface ReleaseExpiredOptions {
+  /** Runs with the expired rows locked, before they are released (see above). */
+  beforeRelease?: (expired: ExpiredLease[]) => Promise<void>;
+  /**
+   * The sweeping dispatcher's own running tasks: it is alive, so an expired lease of its own only
+   * means its heartbeat is late (a stalled event loop), and it must not start its own task again.
+   */
+  keep?: { owner: string; ids: string[] };
+}
+
+export async function releaseExpiredLeases(db: Db, options: ReleaseExpiredOptions = {}): Promise<number> {
+  let released = 0;
+  for (;;) {
+    const batch = await db.transaction(async (tx) => {
+      const { rows } = await tx.query(
+        `SELECT id, agent_pid, agent_pid_started, agent_host, agent_boot_id FROM tasks
+          WHERE state = 'running' AND lease_expires_at < clock_timestamp()
+            AND NOT (lease_owner = $2 AND id = ANY($3::uuid[]))
+          ORDER BY seq LIMIT $1
+          FOR UPDATE SKIP LOCKED`,
+        [RELEASE_BATCH, options.keep?.owner ?? '', options.keep?.ids ?? []],
+      );
+      const expired = rows.map((r) => toCamel<ExpiredLease>(r));
+      if (expired.length === 0) return 0;
+      await options.beforeRelease?.(expired);
+      const { rowCount } = await tx.query(
+        `UPDATE tasks SET
+            state = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'pending' END,
+            error_code = CASE WHEN attempts >= max_attempts THEN 'E_LEASE_EXPIRED' ELSE error_code END,
+            last_error = 'the dispatcher running this task stopped (lease expired)',
+            ended_at = CASE WHEN attempts >= max_attempts THEN clock_timestamp() ELSE NULL END,
+            lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
+          WHERE id = ANY($1::uuid[]) AND state = 'running'`,
+        [expired.map((e) => e.id)],
+      );
+      return rowCount;
+    });
+    released += batch;
+    if (batch < RELEASE_BATCH) return released;
+  }
 }
 
 export interface TaskOutcome {
@@ -141,6 +187,22 @@ export async function releaseTask(db: Queryable, id: string, owner: string): Pro
             lease_expires_at = NULL, started_at = NULL, updated_at = clock_timestamp()
       WHERE id = $1 AND lease_owner = $2 AND state = 'running'`,
     [id, owner],
+  );
+  return rowCount === 1;
+}
+
+/** Records the agent process of the owner's running attempt; false when the owner lost the task. */
+export async function recordAgentProcess(
+  db: Queryable,
+  id: string,
+  owner: string,
+  agent: { pid: number; startTicks: number; host: string; bootId: string },
+): Promise<boolean> {
+  const { rowCount } = await db.query(
+    `UPDATE tasks SET agent_pid = $3, agent_pid_started = $4, agent_host = $5, agent_boot_id = $6,
+            updated_at = clock_timestamp()
+      WHERE id = $1 AND lease_owner = $2 AND state = 'running'`,
+    [id, owner, agent.pid, agent.startTicks, agent.host, agent.bootId],
   );
   return rowCount === 1;
 }

@@ -11,12 +11,20 @@ import { markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessi
 import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
-import { finishTask, releaseTask, setTaskWorktree, type TaskOutcome } from '../db/tasks.js';
+import {
+  finishTask,
+  recordAgentProcess,
+  releaseTask,
+  renewLeases,
+  setTaskWorktree,
+  type TaskOutcome,
+} from '../db/tasks.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
 import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
+import { describeAgentProcess } from './orphaned-agents.js';
 import { prepareSessionWorktree } from './session-worktree.js';
 
 const SUMMARY_MAX = 16 * 1024;
@@ -87,15 +95,33 @@ async function runAgent(deps: Deps, task: Task, ctx: TaskRunContext): Promise<vo
       spec,
       cwd: wt.path,
       prompt: task.input,
+      model: task.model ?? undefined,
       env: buildAgentEnv({ spec, home: deps.config.home, childEnv: deps.config.childEnv }),
       signal: ctx.signal,
       timeoutMs: deps.config.taskTimeoutMs,
       logger: deps.logger.child({ taskId: task.id, agent }),
+      // Before the agent gets its prompt: if this dispatcher dies from here on, whoever takes the
+      // lease over can find the agent and kill it.
+      onSpawn: async (pid) => {
+        const rec = describeAgentProcess(pid);
+        if (!rec) return;
+        try {
+          await recordAgentProcess(deps.db, task.id, ctx.owner, rec);
+        } catch (err) {
+          deps.logger.warn('could not record the agent process', { taskId: task.id, err });
+        }
+      },
     });
   } catch (err) {
     runError = err;
   }
-  const stop = ctx.signal.reason as StopReason | undefined;
+  let stop = ctx.signal.reason as StopReason | undefined;
+  // The capture commits in the shared worktree: if the lease expired meanwhile, a new attempt may
+  // already be resetting it, so make sure (and extend) the lease is still ours first.
+  if (stop !== 'shutdown' && stop !== 'lease-lost') {
+    const held = await renewLeases(deps.db, ctx.owner, [task.id], deps.config.leaseMs);
+    if (held.length === 0) stop = 'lease-lost';
+  }
   if (stop === 'shutdown' || stop === 'lease-lost') {
     // Not this attempt's to record: on shutdown the task goes back to the queue; a lost lease
     // means another dispatcher owns it now. The next attempt starts from the recorded head.

@@ -13,6 +13,10 @@ const agentView = z.object({
   version: z.string().nullable(),
   supports_acp: z.boolean(),
   supports_mcp_client: z.boolean(),
+  needs_auth: z.boolean(),
+  models: z.array(z.unknown()),
+  commands: z.array(z.unknown()),
+  acp: z.record(z.string(), z.unknown()).nullable(),
   transport: z.string().nullable(),
   probe_error: z.string().nullable(),
   last_probed_at: isoSchema,
@@ -25,7 +29,8 @@ export function registerProbeAgentsTool(server: McpServer, deps: Deps): void {
       title: 'Find the coding agents on this machine',
       description:
         'Finds the known coding-agent CLIs (opencode, claude, codex, gemini, qwen, and configured agents), their ' +
-        'install path and version, stores them in the registry and returns it. refresh=true probes again.',
+        'install path, version, ACP support (initialize + session/new in a scratch folder: models, modes, commands, ' +
+        'whether a login is needed), stores them in the registry and returns it. refresh=true probes again.',
       inputSchema: { refresh: z.boolean().optional() },
       outputSchema: { agents: z.array(agentView) },
       annotations: {
@@ -48,6 +53,10 @@ export function registerProbeAgentsTool(server: McpServer, deps: Deps): void {
             version: a.version,
             supports_acp: a.supportsAcp,
             supports_mcp_client: a.supportsMcpClient,
+            needs_auth: a.needsAuth,
+            models: a.models ?? [],
+            commands: a.commands ?? [],
+            acp: a.acpInfo,
             transport: a.transport,
             probe_error: a.probeError,
             last_probed_at: iso(a.lastProbedAt),

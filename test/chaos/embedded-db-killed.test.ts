@@ -1,0 +1,134 @@
+/**
+ * The embedded database (PGlite in the `boocoder serve` process): a kill -9 of that process mid-run
+ * loses no committed task. The restarted serve breaks the dead process's data-directory lock by
+ * itself, finds both tasks (the running one and the one queued behind it), takes the running one
+ * over once its lease has expired (killing the agent the dead process left behind) and runs both.
+ * Then SIGTERM of that serve: graceful, the task requeued with its attempt unspent.
+ */
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dataDirLockPath } from '../../src/db/data-dir-lock.js';
+import type { Db } from '../../src/db/db.js';
+import { embeddedDataDir } from '../../src/db/open.js';
+import { openPgliteDb } from '../../src/db/pglite.js';
+import { silentLogger } from '../../src/log.js';
+import { callOk, connectHttpClient, testHome } from '../helpers/boocoder-app.js';
+import {
+  groupMembers,
+  killGroups,
+  killProcess,
+  type RunningProcess,
+  startServe,
+} from '../helpers/chaos-processes.js';
+import { sigtermAndCheckRequeued, waitForAgentMidRun } from '../helpers/chaos-serve-scenarios.js';
+import { type TempRepos, tempRepos } from '../helpers/worktrees-temp-repo.js';
+
+interface TaskView {
+  task_id: string;
+  session_id: string;
+  state: string;
+  attempts: number;
+}
+
+interface ChangeView {
+  file_path: string;
+  operation: string;
+  diff: string;
+}
+
+describe('the embedded database, its owner killed with -9 [pglite]', () => {
+  let repos: TempRepos;
+  let repo: string;
+  let home: string;
+  let env: Record<string, string>;
+  let serve: (RunningProcess & { url: string }) | undefined;
+  let client: Client | undefined;
+  let db: Db | undefined;
+  const groups: number[] = [];
+
+  beforeAll(async () => {
+    repos = tempRepos();
+    repo = await repos.repo({ 'README.md': '# demo\n' });
+    ({ home, env } = await testHome({
+      // Longer than the other chaos leases: this serve shares two CPUs with the rest of the suite and
+      // PGlite runs on its event loop; the restart takes longer than the lease anyway.
+      BOOCODER_LEASE_MS: '5000',
+      BOOCODER_POLL_MS: '300',
+      BOOCODER_SHUTDOWN_GRACE_MS: '1000',
+    }));
+  });
+
+  afterAll(async () => {
+    await client?.close().catch(() => {});
+    await killProcess(serve);
+    killGroups(groups);
+    await db?.close();
+    await repos?.cleanup();
+    if (home) await rm(home, { recursive: true, force: true });
+  });
+
+  async function startServing(): Promise<Client> {
+    await client?.close().catch(() => {});
+    serve = await startServe(env, home);
+    client = await connectHttpClient(serve.url);
+    return client;
+  }
+
+  it('loses no committed task and kills the orphaned agent after a restart', async () => {
+    let c = await startServing();
+    const running = await callOk<TaskView>(c, 'new_task', {
+      project: repo,
+      input: 'append log.txt x\nspawn-child\nwrite started.txt y\nsleep 3000\nwrite done.txt ok',
+    });
+    const queued = await callOk<TaskView>(c, 'new_task', {
+      project: repo,
+      input: 'write second.txt z',
+      session_id: running.session_id,
+    });
+    const orphan = await waitForAgentMidRun(c, (serve as RunningProcess).pid, running.task_id, 'started.txt');
+    groups.push(orphan);
+
+    (serve as RunningProcess).child.kill('SIGKILL');
+    expect(await (serve as RunningProcess).exited).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(groupMembers(orphan).length).toBeGreaterThanOrEqual(1);
+    expect(existsSync(dataDirLockPath(embeddedDataDir(home)))).toBe(true);
+
+    c = await startServing();
+    const first = await callOk<TaskView>(c, 'get_task', { task_id: running.task_id, wait_s: 50 });
+    expect(first).toMatchObject({ state: 'completed', attempts: 2 });
+    const second = await callOk<TaskView>(c, 'get_task', { task_id: queued.task_id, wait_s: 50 });
+    expect(second).toMatchObject({ state: 'completed', attempts: 1 });
+    expect(groupMembers(orphan)).toEqual([]);
+
+    const { changes } = await callOk<{ changes: ChangeView[] }>(c, 'list_pending_changes', {
+      task_id: running.task_id,
+    });
+    expect(changes.map((ch) => `${ch.operation}:${ch.file_path}`).sort()).toEqual([
+      'create:done.txt',
+      'create:log.txt',
+      'create:started.txt',
+    ]);
+    expect(changes.find((ch) => ch.file_path === 'log.txt')?.diff).toMatch(/^\+x$/m);
+  }, 240_000);
+
+  it('on SIGTERM stops the agent and requeues its task with the attempt unspent', async () => {
+    if (!client || !serve) throw new Error('the previous test left no serve running');
+    const c = client;
+    const queued = await callOk<TaskView>(c, 'new_task', {
+      project: repo,
+      input: 'append log2.txt x\nspawn-child\nwrite started2.txt y\nsleep 60000',
+    });
+    const group = await waitForAgentMidRun(c, (serve as RunningProcess).pid, queued.task_id, 'started2.txt');
+    groups.push(group);
+    expect(groupMembers(group).length).toBeGreaterThanOrEqual(2);
+    await c.close();
+    client = undefined;
+    await sigtermAndCheckRequeued(serve as RunningProcess, home, queued.task_id, group, async () => {
+      expect(existsSync(dataDirLockPath(embeddedDataDir(home)))).toBe(false);
+      db = await openPgliteDb({ dataDir: embeddedDataDir(home), logger: silentLogger });
+      return db;
+    });
+  }, 240_000);
+});
