@@ -1,7 +1,7 @@
 /** What each CLI command runs. Kept apart from argv parsing so tests can start the same pieces. */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
@@ -66,13 +66,30 @@ export async function runServe({ config, logger }: Ctx): Promise<void> {
   logger.info('stopped');
 }
 
-/** Spawns `boocoder serve` detached, on a free port with a fresh token, so it outlives this client. */
-function startDaemonProcess(config: Config): ChildProcess {
+/**
+ * Runs in a short-lived launcher process: starts the daemon in its own session and exits at once,
+ * so the daemon is no child of the bridge. Some clients (opencode) SIGTERM every descendant of an
+ * MCP server they stop; a daemon that is only detached would die with the bridge, and its tasks too.
+ */
+const LAUNCHER = `
+const { spawn } = require('node:child_process');
+const { openSync } = require('node:fs');
+const [bin, log] = process.argv.slice(1);
+const fd = openSync(log, 'a', 0o600);
+const daemon = spawn(process.execPath, [bin, 'serve', '--port', '0'], { detached: true, stdio: ['ignore', fd, fd] });
+process.stdout.write(String(daemon.pid));
+daemon.unref();
+`;
+
+/**
+ * Starts `boocoder serve` in the background on a free port with a fresh token; it outlives this
+ * client. Returns the daemon's pid.
+ */
+async function startDaemonProcess(config: Config): Promise<number> {
   mkdirSync(config.home, { recursive: true, mode: 0o700 });
-  const log = openSync(join(config.home, 'daemon.log'), 'a', 0o600);
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
+  const launcher = spawn(process.execPath, ['-e', LAUNCHER, BIN, join(config.home, 'daemon.log')], {
     detached: true,
-    stdio: ['ignore', log, log],
+    stdio: ['ignore', 'pipe', 'ignore'],
     env: {
       ...config.childEnv,
       BOOCODER_HOME: config.home,
@@ -81,8 +98,18 @@ function startDaemonProcess(config: Config): ChildProcess {
       BOOCODER_TOKEN: randomBytes(24).toString('base64url'),
     },
   });
-  child.unref();
-  return child;
+  let out = '';
+  launcher.stdout?.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  return new Promise<number>((resolve, reject) => {
+    launcher.once('error', reject);
+    launcher.once('close', (code) => {
+      const pid = Number(out);
+      if (code === 0 && Number.isInteger(pid) && pid > 0) resolve(pid);
+      else reject(new Error(`the daemon launcher exited with code ${code}`));
+    });
+  });
 }
 
 export async function runStdio({ config, logger }: Ctx): Promise<void> {

@@ -144,10 +144,11 @@ export async function findLiveDaemon(
 export interface ConnectToDaemonOptions {
   home: string;
   /**
-   * Starts a daemon that will write daemon.json. Returning the ChildProcess lets a daemon that
-   * dies during start-up fail the wait at once instead of at the timeout.
+   * Starts a daemon that will write daemon.json. Returning the ChildProcess (or the daemon's pid)
+   * lets a daemon that dies during start-up fail the wait at once instead of at the timeout.
    */
-  startDaemon: () => ChildProcess | Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: starters that report nothing return Promise<void>
+  startDaemon: () => ChildProcess | Promise<void | number>;
   timeoutMs: number;
   logger: Logger;
   pollMs?: number;
@@ -169,9 +170,11 @@ async function startAndWait(options: ConnectToDaemonOptions, deadline: number, p
   if (already) return already;
   logger.info('starting the boocoder daemon', { home });
   let child: ChildProcess | undefined;
+  let pid: number | undefined;
   try {
     const started = await options.startDaemon();
     child = started instanceof ChildProcess ? started : undefined;
+    pid = typeof started === 'number' ? started : undefined;
   } catch (err) {
     throw unavailable(home, err);
   }
@@ -184,7 +187,7 @@ async function startAndWait(options: ConnectToDaemonOptions, deadline: number, p
     while (Date.now() < deadline) {
       const live = await findLiveDaemon(home, PROBE_TIMEOUT_MS, logger);
       if (live) return live;
-      if (exited) {
+      if (exited || (pid !== undefined && !isProcessAlive(pid))) {
         logger.error('the boocoder daemon exited during start-up', { code: child?.exitCode });
         break;
       }

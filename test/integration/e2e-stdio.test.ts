@@ -62,6 +62,13 @@ describe('stdio on the embedded database (bridge to a local daemon)', () => {
     const repo = await repos.repo();
     const [a, b] = await Promise.all([stdioClient(env), stdioClient(env)]);
     clients.push(b);
+    // The daemon must be no descendant of a bridge: some clients (opencode) SIGTERM every descendant
+    // of an MCP server they stop, which would kill the daemon and the tasks it runs.
+    const daemonPid = (JSON.parse(await readFile(join(home, 'daemon.json'), 'utf8')) as { pid: number }).pid;
+    const parentOf = async (pid: number) =>
+      Number((await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ')[1]);
+    const bridgePids = [a, b].map((c) => (c.transport as StdioClientTransport).pid);
+    expect(bridgePids).not.toContain(await parentOf(daemonPid));
     const queued = await callOk<{ task_id: string }>(a, 'new_task', {
       project: repo,
       input: 'sleep 500\nwrite from-a.txt a',
