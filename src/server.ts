@@ -3,6 +3,7 @@
  * between them: GHSA-345p-7cg4-v4c7). It only registers tools and resources; the work is in services.
  */
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { isBoocoderError, toPublicError } from './errors.js';
 import { getChange } from './services/changes.js';
 import type { Deps } from './services/deps.js';
 import { registerApplyChangeTool } from './tools/apply-change.js';
@@ -48,9 +49,16 @@ export function createServer(deps: Deps): McpServer {
     { title: 'Full diff of a pending change', mimeType: 'text/x-diff' },
     async (_uri, vars) => {
       const id = String(vars.change_id);
-      if (!UUID_RE.test(id)) throw new Error(`not a change id: ${id.slice(0, 40)}`);
-      const change = await getChange(deps, id);
-      return { contents: [{ uri: changeDiffUri(change.id), mimeType: 'text/x-diff', text: change.diff }] };
+      if (!UUID_RE.test(id)) throw new Error(`E_INVALID_INPUT: not a change id: ${id.slice(0, 40)}`);
+      try {
+        const change = await getChange(deps, id);
+        return { contents: [{ uri: changeDiffUri(change.id), mimeType: 'text/x-diff', text: change.diff }] };
+      } catch (err) {
+        // Resource reads bypass the tools' error shaping: a driver error would reach the client verbatim.
+        if (!isBoocoderError(err)) deps.logger.error('reading a change diff failed', { changeId: id, err });
+        const e = toPublicError(err);
+        throw new Error(`${e.code}: ${e.message}`);
+      }
     },
   );
   return server;

@@ -58,12 +58,29 @@ async function resolveSessionAndChat(
   return { sessionId, chatId: chatId ?? (await insertChat(tx, sessionId, null)).id };
 }
 
+/**
+ * PostgreSQL text cannot hold U+0000: the driver error it raises would reach the client only as
+ * E_INTERNAL (and on a path, Node's fs refuses it too). A NUL smuggled into a prompt, model or path
+ * is refused up front with a code the client can act on.
+ */
+function refuseNul(fields: Record<string, string | undefined>): void {
+  for (const [name, value] of Object.entries(fields)) {
+    if (value?.includes('\u0000')) {
+      throw new BoocoderError(
+        'E_INVALID_INPUT',
+        `${name} contains a NUL character (\\u0000), which cannot be stored; remove it and try again`,
+      );
+    }
+  }
+}
+
 /** Queues a task and returns at once; the INSERT's trigger wakes the dispatchers. */
 export async function queueTask(
   deps: Deps,
   input: NewTaskInput,
   clientRoots: () => Promise<readonly { uri: string }[]>,
 ): Promise<QueuedTask> {
+  refuseNul({ input: input.input, model: input.model, project: input.project });
   const projectRef = input.project ?? pathFromRoots(await clientRoots());
   if (!projectRef) {
     throw new BoocoderError(
