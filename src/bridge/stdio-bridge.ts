@@ -4,6 +4,7 @@
  * so requests, responses and notifications in either direction (roots/list, progress,
  * cancellation...) pass unchanged. Only protocol goes to stdout; diagnostics go to the logger.
  */
+
 import type { Readable, Writable } from 'node:stream';
 import {
   StreamableHTTPClientTransport,
@@ -18,6 +19,7 @@ import {
 import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { probeDaemonHealth } from './daemon-discovery.js';
+import { fetchWithOwnSignal } from './fetch-own-signal.js';
 
 export interface StdioBridgeOptions {
   /** The daemon's MCP endpoint, e.g. `http://127.0.0.1:7311/mcp`. */
@@ -51,6 +53,7 @@ export async function runStdioBridge(options: StdioBridgeOptions): Promise<void>
   const { url, token, stdin, stdout, logger } = options;
   const stdio = new StdioServerTransport(stdin, stdout);
   const http = new StreamableHTTPClientTransport(new URL(url), {
+    fetch: fetchWithOwnSignal,
     requestInit: { headers: token === undefined ? {} : { Authorization: `Bearer ${token}` } },
   });
   // The client negotiates the protocol version; the HTTP side must then send it as a header.

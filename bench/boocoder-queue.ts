@@ -1,0 +1,121 @@
+/**
+ * boocoder's queue under test: the real Dispatcher (src/dispatcher/dispatcher.ts) with a runner
+ * that does no agent work. It records when it was started and then finishes the task the way every
+ * runner must (finishTask while holding the lease), so claim and completion are both measured.
+ */
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Db } from '../src/db/db.js';
+import { finishTask, insertTask } from '../src/db/tasks.js';
+import { Dispatcher, type TaskRunner } from '../src/dispatcher/dispatcher.js';
+import { silentLogger } from '../src/log.js';
+import { queueManyTasks, seedSession } from './bench-db.js';
+import { now, Signals } from './stats.js';
+
+const COMPLETED = {
+  state: 'completed',
+  outputSummary: null,
+  costTokens: null,
+  errorCode: null,
+  lastError: null,
+} as const;
+
+/** Production defaults (config.ts): a 2 s fallback poll, 30 s leases. */
+function dispatcherFor(db: Db, runTask: TaskRunner, concurrency: number): Dispatcher {
+  return new Dispatcher({
+    db,
+    logger: silentLogger,
+    runTask,
+    concurrency,
+    pollMs: 2000,
+    leaseMs: 30_000,
+    shutdownGraceMs: 5000,
+  });
+}
+
+/**
+ * Pickup latency: the task INSERT is sent → the dispatcher has claimed the task and called the
+ * runner, one task at a time, the dispatcher idle in between (the previous task finished and
+ * `gapMs` passed). The clock starts before the INSERT statement, as graphile-worker's starts
+ * before add_job. Returns one sample per task (ms).
+ */
+export async function boocoderPickup(
+  db: Db,
+  o: { tasks: number; warmup: number; concurrency: number; gapMs: number },
+): Promise<number[]> {
+  const seeded = await seedSession(db, `/bench/pickup/${db.kind}`);
+  const started = new Signals<number>();
+  const finished = new Signals<void>();
+  // Keyed by input: the runner can start before the INSERT's own reply has been read.
+  const dispatcher = dispatcherFor(
+    db,
+    async (task, ctx) => {
+      started.resolve(task.input, now());
+      await finishTask(db, task.id, ctx.owner, COMPLETED);
+      finished.resolve(task.input, undefined);
+    },
+    o.concurrency,
+  );
+  await dispatcher.start();
+  const samples: number[] = [];
+  try {
+    await delay(200);
+    for (let i = 0; i < o.warmup + o.tasks; i++) {
+      const key = `pickup-${i}`;
+      const sent = now();
+      await insertTask(db, {
+        ...seeded,
+        input: key,
+        agent: 'bench',
+        model: null,
+        parentTaskId: null,
+        maxAttempts: 3,
+      });
+      const startedAt = await started.wait(key, 10_000);
+      await finished.wait(key, 10_000);
+      if (i >= o.warmup) samples.push(startedAt - sent);
+      await delay(o.gapMs);
+    }
+  } finally {
+    await dispatcher.stop();
+  }
+  return samples;
+}
+
+/**
+ * Claim throughput: `count` tasks (one session each) are queued first, untimed; then a dispatcher
+ * with `concurrency` slots starts and the clock runs until the last task is recorded completed.
+ */
+export async function boocoderThroughput(
+  db: Db,
+  o: { count: number; concurrency: number },
+): Promise<{ seconds: number; perSecond: number }> {
+  const seeded = await seedSession(db, `/bench/throughput/${db.kind}`);
+  await queueManyTasks(db, seeded.projectId, o.count);
+  await db.query('ANALYZE tasks');
+  let done = 0;
+  let allDone: () => void = () => {};
+  const finished = new Promise<void>((resolve) => {
+    allDone = resolve;
+  });
+  const dispatcher = dispatcherFor(
+    db,
+    async (task, ctx) => {
+      if (!(await finishTask(db, task.id, ctx.owner, COMPLETED))) throw new Error(`lost task ${task.id}`);
+      if (++done === o.count) allDone();
+    },
+    o.concurrency,
+  );
+  const t0 = now();
+  await dispatcher.start();
+  try {
+    await finished;
+    const seconds = (now() - t0) / 1000;
+    const { rows } = await db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM tasks WHERE state <> 'completed' AND input = 'no-op'",
+    );
+    if (rows[0]?.n !== 0) throw new Error(`${rows[0]?.n} tasks were not completed`);
+    return { seconds, perSecond: o.count / seconds };
+  } finally {
+    await dispatcher.stop();
+  }
+}
