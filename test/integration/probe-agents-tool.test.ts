@@ -33,7 +33,9 @@ describeEachDatabase('probe_agents', (ctx) => {
   it('finds, handshakes and stores the configured agents, then reuses the stored probe', async () => {
     const first = await callOk<{ agents: AgentRow[] }>(client, 'probe_agents', {});
     const names = first.agents.map((a) => a.name);
-    expect(names).toEqual(expect.arrayContaining(['claude', 'codex', 'fixture', 'gemini', 'opencode', 'qwen']));
+    expect(names).toEqual(
+      expect.arrayContaining(['claude', 'codex', 'fixture', 'gemini', 'opencode', 'qwen']),
+    );
     const fixture = first.agents.find((a) => a.name === 'fixture');
     expect(fixture).toMatchObject({ installed: true, supports_acp: true, needs_auth: false });
     expect(fixture?.acp?.agent_info?.name).toBe('acp-test-agent');
@@ -42,6 +44,8 @@ describeEachDatabase('probe_agents', (ctx) => {
     expect(cached.agents.find((a) => a.name === 'fixture')?.last_probed_at).toBe(fixture?.last_probed_at);
 
     const refreshed = await callOk<{ agents: AgentRow[] }>(client, 'probe_agents', { refresh: true });
-    expect(refreshed.agents.find((a) => a.name === 'fixture')?.last_probed_at).not.toBe(fixture?.last_probed_at);
+    expect(refreshed.agents.find((a) => a.name === 'fixture')?.last_probed_at).not.toBe(
+      fixture?.last_probed_at,
+    );
   });
 });
