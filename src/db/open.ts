@@ -6,7 +6,6 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Db } from './db.js';
 import { createPgDb } from './pg.js';
-import { IN_MEMORY, openPgliteDb } from './pglite.js';
 
 export interface OpenDatabaseOptions {
   databaseUrl?: string;
@@ -34,6 +33,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Db> {
     logger.info('using PostgreSQL');
     return db;
   }
+  // Imported only when used: PGlite's WebAssembly build costs tens of MB of memory on PostgreSQL.
+  const { IN_MEMORY, openPgliteDb } = await import('./pglite.js');
   const dataDir = options.inMemory ? IN_MEMORY : embeddedDataDir(options.home);
   const db = await openPgliteDb({ dataDir, logger });
   logger.info('using the embedded database', { inMemory: Boolean(options.inMemory) });

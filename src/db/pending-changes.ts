@@ -78,14 +78,6 @@ export async function findChange(db: Queryable, id: string): Promise<PendingChan
   return rows[0] ? toCamel<PendingChange>(rows[0]) : null;
 }
 
-export async function countTaskChanges(db: Queryable, taskId: string): Promise<number> {
-  const { rows } = await db.query<{ n: number }>(
-    'SELECT count(*)::int AS n FROM pending_changes WHERE task_id = $1',
-    [taskId],
-  );
-  return rows[0]?.n ?? 0;
-}
-
 /**
  * Moves a change from one status to another only if it is still in `from`; returns the row, or
  * null when another caller moved it first.

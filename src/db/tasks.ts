@@ -22,6 +22,22 @@ export async function insertTask(db: Queryable, t: NewTaskRow): Promise<Task> {
   return toCamel<Task>(rows[0] as Record<string, unknown>);
 }
 
+/** A task with the number of pending changes it produced, in one round trip. */
+export async function findTaskWithChangeCount(
+  db: Queryable,
+  id: string,
+): Promise<{ task: Task; pendingChanges: number } | null> {
+  const { rows } = await db.query(
+    `SELECT t.*, (SELECT count(*)::int FROM pending_changes c WHERE c.task_id = t.id) AS pending_changes_count
+       FROM tasks t WHERE t.id = $1`,
+    [id],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  const { pending_changes_count: count, ...task } = row;
+  return { task: toCamel<Task>(task), pendingChanges: Number(count) };
+}
+
 export async function findTask(db: Queryable, id: string): Promise<Task | null> {
   const { rows } = await db.query('SELECT * FROM tasks WHERE id = $1', [id]);
   return rows[0] ? toCamel<Task>(rows[0]) : null;

@@ -1,7 +1,6 @@
 /** Task use cases: queue, read, wait for, list and cancel tasks. */
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
 import type { Queryable } from '../db/db.js';
-import { countTaskChanges } from '../db/pending-changes.js';
 import { findChat, findSession, insertChat, insertSession } from '../db/projects.js';
 import type { Task, TaskState } from '../db/rows.js';
 import * as tasks from '../db/tasks.js';
@@ -120,9 +119,9 @@ export async function queueTask(
 }
 
 export async function getTask(deps: Deps, id: string): Promise<{ task: Task; pendingChanges: number }> {
-  const task = await tasks.findTask(deps.db, id);
-  if (!task) throw new BoocoderError('E_TASK_NOT_FOUND', `no task has id ${id}`);
-  return { task, pendingChanges: await countTaskChanges(deps.db, id) };
+  const found = await tasks.findTaskWithChangeCount(deps.db, id);
+  if (!found) throw new BoocoderError('E_TASK_NOT_FOUND', `no task has id ${id}`);
+  return found;
 }
 
 /**
