@@ -2,6 +2,7 @@
  * Builds the running parts of one boocoder process: database (migrated), task events, and optionally
  * the dispatcher. The CLI decides which transport sits in front.
  */
+import { join } from 'node:path';
 import type { Config } from './config.js';
 import type { Db } from './db/db.js';
 import { migrate } from './db/migrate.js';
@@ -11,6 +12,10 @@ import { createAgentTaskRunner } from './dispatcher/run-task.js';
 import type { Logger } from './log.js';
 import type { Deps } from './services/deps.js';
 import { TaskEvents } from './services/task-events.js';
+import { scheduleWorktreeCleanup, type WorktreeCleanupSchedule } from './services/worktree-cleanup.js';
+
+/** How often finished sessions' worktrees are looked for (the TTL itself is configured). */
+const WORKTREE_CLEANUP_INTERVAL_MS = 3_600_000;
 
 export interface App {
   deps: Deps;
@@ -37,6 +42,7 @@ export async function startApp(o: AppOptions): Promise<App> {
     await events.start(db);
     const deps: Deps = { db, config: o.config, logger: o.logger, events };
     let dispatcher: Dispatcher | undefined;
+    let cleanup: WorktreeCleanupSchedule | undefined;
     if (o.withDispatcher) {
       dispatcher = new Dispatcher({
         db,
@@ -48,11 +54,20 @@ export async function startApp(o: AppOptions): Promise<App> {
         shutdownGraceMs: o.config.shutdownGraceMs,
       });
       await dispatcher.start();
+      // Only a process that runs tasks creates worktrees, so only it sweeps them (first pass now).
+      cleanup = scheduleWorktreeCleanup({
+        db,
+        logger: o.logger.child({ part: 'worktree-cleanup' }),
+        worktreesRoot: join(o.config.home, 'worktrees'),
+        ttlMs: o.config.worktreeTtlMs,
+        intervalMs: WORKTREE_CLEANUP_INTERVAL_MS,
+      });
     }
     return {
       deps,
       dispatcher,
       async close() {
+        await cleanup?.stop();
         await dispatcher?.stop();
         await events.stop();
         if (!o.db) await db.close();

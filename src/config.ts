@@ -47,6 +47,7 @@ const envSchema = z.object({
   BOOCODER_SESSION_IDLE_MS: int(1000, 86_400_000).default(1_800_000),
   BOOCODER_MAX_QUEUED_PER_PROJECT: int(1, 1_000_000).default(1000),
   BOOCODER_DEFAULT_AGENT: z.string().max(64).optional(),
+  BOOCODER_WORKTREE_TTL_MS: int(60_000, 3_650 * 86_400_000).default(7 * 86_400_000),
 });
 
 export interface Config {
@@ -67,6 +68,8 @@ export interface Config {
   maxHttpSessions: number;
   httpSessionIdleMs: number;
   maxQueuedPerProject: number;
+  /** a finished session's worktree is removed this long after its last task ended */
+  worktreeTtlMs: number;
   defaultAgent: string;
   agents: Readonly<Record<string, AgentSpecInput>>;
   /** The environment agents and git are started from (a copy: nothing writes back). */
@@ -131,6 +134,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxHttpSessions: e.BOOCODER_MAX_SESSIONS,
     httpSessionIdleMs: e.BOOCODER_SESSION_IDLE_MS,
     maxQueuedPerProject: e.BOOCODER_MAX_QUEUED_PER_PROJECT,
+    worktreeTtlMs: e.BOOCODER_WORKTREE_TTL_MS,
     defaultAgent: e.BOOCODER_DEFAULT_AGENT ?? file.defaultAgent ?? 'opencode',
     agents: Object.freeze(file.agents),
     childEnv: Object.freeze(childEnv),
