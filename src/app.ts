@@ -3,7 +3,9 @@
  * the dispatcher. The CLI decides which transport sits in front.
  */
 import { join } from 'node:path';
+import { WarmSessions } from './agents/warm-sessions.js';
 import type { Config } from './config.js';
+import { markIdleAgentSessionEnded } from './db/agent-sessions.js';
 import type { Db } from './db/db.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
@@ -40,7 +42,13 @@ export async function startApp(o: AppOptions): Promise<App> {
     await migrate(db, { logger: o.logger });
     const events = new TaskEvents();
     await events.start(db);
-    const deps: Deps = { db, config: o.config, logger: o.logger, events };
+    // Agent processes kept between a chat's tasks; closed (process groups killed) in close().
+    const warmSessions = new WarmSessions({
+      idleMs: o.config.agentIdleMs,
+      logger: o.logger.child({ part: 'warm-sessions' }),
+      onGone: (key, reason) => markIdleAgentSessionEnded(db, key.chatId, key.agent, reason),
+    });
+    const deps: Deps = { db, config: o.config, logger: o.logger, events, warmSessions };
     let dispatcher: Dispatcher | undefined;
     let cleanup: WorktreeCleanupSchedule | undefined;
     if (o.withDispatcher) {
@@ -69,6 +77,7 @@ export async function startApp(o: AppOptions): Promise<App> {
       async close() {
         await cleanup?.stop();
         await dispatcher?.stop();
+        await warmSessions.closeAll();
         await events.stop();
         if (!o.db) await db.close();
       },

@@ -47,6 +47,7 @@ const envSchema = z.object({
   BOOCODER_SESSION_IDLE_MS: int(1000, 86_400_000).default(1_800_000),
   BOOCODER_MAX_QUEUED_PER_PROJECT: int(1, 1_000_000).default(1000),
   BOOCODER_DEFAULT_AGENT: z.string().max(64).optional(),
+  BOOCODER_AGENT_IDLE_MS: int(100, 86_400_000).default(600_000),
   BOOCODER_WORKTREE_TTL_MS: int(60_000, 3_650 * 86_400_000).default(7 * 86_400_000),
 });
 
@@ -71,6 +72,8 @@ export interface Config {
   /** a finished session's worktree is removed this long after its last task ended */
   worktreeTtlMs: number;
   defaultAgent: string;
+  /** How long a warm agent session (live process + ACP session per chat and agent) stays idle. */
+  agentIdleMs: number;
   agents: Readonly<Record<string, AgentSpecInput>>;
   /** The environment agents and git are started from (a copy: nothing writes back). */
   childEnv: Readonly<Record<string, string>>;
@@ -136,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxQueuedPerProject: e.BOOCODER_MAX_QUEUED_PER_PROJECT,
     worktreeTtlMs: e.BOOCODER_WORKTREE_TTL_MS,
     defaultAgent: e.BOOCODER_DEFAULT_AGENT ?? file.defaultAgent ?? 'opencode',
+    agentIdleMs: e.BOOCODER_AGENT_IDLE_MS,
     agents: Object.freeze(file.agents),
     childEnv: Object.freeze(childEnv),
     ...overrides,

@@ -68,6 +68,22 @@ export async function recordAgentSessionRun(
   );
 }
 
+/**
+ * Records that the idle warm session of (chat, agent) ended: 'closed' after its idle time,
+ * 'crashed' when its process died. A session a task already marked active is left alone.
+ */
+export async function markIdleAgentSessionEnded(
+  db: Queryable,
+  chatId: string,
+  agent: string,
+  status: 'closed' | 'crashed',
+): Promise<void> {
+  await db.query(
+    `UPDATE agent_sessions SET status = $3 WHERE chat_id = $1 AND agent = $2 AND status = 'idle'`,
+    [chatId, agent, status],
+  );
+}
+
 export async function listAgentSessions(
   db: Queryable,
   sessionId: string,

@@ -3,10 +3,17 @@
  * what it changed into pending changes, and the task's final state — all recorded only while this
  * dispatcher still holds the task's lease.
  */
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { type AcpRunResult, runAcpTask } from '../agents/acp-driver.js';
+import {
+  type AcpRunResult,
+  cancelledBeforeSession,
+  openGatedAcpSession,
+  type RunAcpTaskOptions,
+  runAcpTask,
+} from '../agents/acp-driver.js';
 import { buildAgentEnv } from '../agents/agent-env.js';
-import { resolveLaunchSpec } from '../agents/launch-specs.js';
+import { type AgentLaunchSpec, resolveLaunchSpec } from '../agents/launch-specs.js';
 import { markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessions.js';
 import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
@@ -70,6 +77,69 @@ async function recordFailure(deps: Deps, task: Task, owner: string, err: unknown
   });
 }
 
+/**
+ * Fingerprints what a warm session was started with (the agent, how it is launched, the model and
+ * the worktree it works in): a task that differs in any of them gets a fresh session.
+ */
+function configHashOf(agent: string, spec: AgentLaunchSpec, model: string | null, cwd: string): string {
+  const fingerprint = JSON.stringify([agent, spec.command, spec.args, spec.env, model, cwd]);
+  return createHash('sha256').update(fingerprint).digest('hex').slice(0, 32);
+}
+
+interface AgentTurn {
+  run?: AcpRunResult;
+  error?: unknown;
+  /** The agent process died (or was killed) during the task. */
+  processLost: boolean;
+}
+
+/**
+ * Runs the task's prompt on the chat's warm session for the agent when there is one with the same
+ * config (recording its pid again for this task), else on a new one that is kept warm afterwards.
+ */
+async function runAgentTurn(
+  deps: Deps,
+  chatId: string,
+  agent: string,
+  configHash: string,
+  o: RunAcpTaskOptions,
+): Promise<AgentTurn> {
+  const pool = deps.warmSessions;
+  if (!pool) {
+    try {
+      return { run: await runAcpTask(o), processLost: false };
+    } catch (error) {
+      return { error, processLost: isBoocoderError(error, 'E_AGENT_FAILED') };
+    }
+  }
+  const key = { chatId, agent };
+  let lease: Awaited<ReturnType<typeof pool.acquire>>;
+  try {
+    lease = await pool.acquire(key, configHash, () => openGatedAcpSession(o));
+  } catch (error) {
+    return { error, processLost: isBoocoderError(error, 'E_AGENT_FAILED') };
+  }
+  if (!lease) return { run: cancelledBeforeSession(), processLost: false };
+  const { session } = lease;
+  const turn: AgentTurn = { processLost: false };
+  try {
+    if (lease.reused) await o.onSpawn?.(session.pid);
+    turn.run = await session.prompt({
+      text: o.prompt,
+      ...(o.signal ? { signal: o.signal } : {}),
+      timeoutMs: o.timeoutMs,
+    });
+  } catch (error) {
+    turn.error = error;
+  }
+  turn.processLost = !session.alive;
+  // A client's cancel stops the agent too (after session/cancel let it end its turn): whoever
+  // cancels expects nothing of that agent to keep running, and the next task starts it fresh.
+  if (o.signal?.reason === 'cancel') await session.close();
+  await pool.release(key, session);
+  return turn;
+}
+
 async function runAgent(deps: Deps, task: Task, ctx: TaskRunContext): Promise<void> {
   const agent = task.agent ?? deps.config.defaultAgent;
   const spec = resolveLaunchSpec(agent, deps.config.agents);
@@ -86,35 +156,31 @@ async function runAgent(deps: Deps, task: Task, ctx: TaskRunContext): Promise<vo
     worktreeId: wt.id,
     backend: 'acp_warm' as const,
   };
-  await markAgentSessionActive(deps.db, key, `${agent}:${task.model ?? ''}`);
+  const configHash = configHashOf(agent, spec, task.model, wt.path);
+  await markAgentSessionActive(deps.db, key, configHash);
 
-  let run: AcpRunResult | undefined;
-  let runError: unknown;
-  try {
-    run = await runAcpTask({
-      spec,
-      cwd: wt.path,
-      prompt: task.input,
-      model: task.model ?? undefined,
-      env: buildAgentEnv({ spec, home: deps.config.home, childEnv: deps.config.childEnv }),
-      signal: ctx.signal,
-      timeoutMs: deps.config.taskTimeoutMs,
-      logger: deps.logger.child({ taskId: task.id, agent }),
-      // Before the agent gets its prompt: if this dispatcher dies from here on, whoever takes the
-      // lease over can find the agent and kill it.
-      onSpawn: async (pid) => {
-        const rec = describeAgentProcess(pid);
-        if (!rec) return;
-        try {
-          await recordAgentProcess(deps.db, task.id, ctx.owner, rec);
-        } catch (err) {
-          deps.logger.warn('could not record the agent process', { taskId: task.id, err });
-        }
-      },
-    });
-  } catch (err) {
-    runError = err;
-  }
+  const turn = await runAgentTurn(deps, task.chatId, agent, configHash, {
+    spec,
+    cwd: wt.path,
+    prompt: task.input,
+    model: task.model ?? undefined,
+    env: buildAgentEnv({ spec, home: deps.config.home, childEnv: deps.config.childEnv }),
+    signal: ctx.signal,
+    timeoutMs: deps.config.taskTimeoutMs,
+    logger: deps.logger.child({ taskId: task.id, agent }),
+    // Before the agent gets its prompt: if this dispatcher dies from here on, whoever takes the
+    // lease over can find the agent and kill it.
+    onSpawn: async (pid) => {
+      const rec = describeAgentProcess(pid);
+      if (!rec) return;
+      try {
+        await recordAgentProcess(deps.db, task.id, ctx.owner, rec);
+      } catch (err) {
+        deps.logger.warn('could not record the agent process', { taskId: task.id, err });
+      }
+    },
+  });
+  const { run, error: runError } = turn;
   let stop = ctx.signal.reason as StopReason | undefined;
   // The capture commits in the shared worktree: if the lease expired meanwhile, a new attempt may
   // already be resetting it, so make sure (and extend) the lease is still ours first.
@@ -143,7 +209,7 @@ async function runAgent(deps: Deps, task: Task, ctx: TaskRunContext): Promise<vo
     limits: { maxFiles: 5000, maxDiffBytes: 1024 * 1024 },
   });
   const outcome = outcomeOf(run, runError, stop);
-  const crashed = isBoocoderError(runError, 'E_AGENT_FAILED');
+  const crashed = turn.processLost;
   await deps.db.transaction(async (tx) => {
     await deleteTaskChanges(tx, task.id);
     await insertChanges(

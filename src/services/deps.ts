@@ -1,4 +1,5 @@
 /** What services, tools and the dispatcher share. Built once per process by src/app.ts. */
+import type { WarmSessions } from '../agents/warm-sessions.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/db.js';
 import type { Logger } from '../log.js';
@@ -9,4 +10,6 @@ export interface Deps {
   config: Config;
   logger: Logger;
   events: TaskEvents;
+  /** Live agent sessions kept between a chat's tasks; without it every task starts its agent. */
+  warmSessions?: WarmSessions;
 }

@@ -104,8 +104,10 @@ describe.skipIf(!isPostgresAvailable())('a dispatcher process killed with -9 mid
     groups.push(done.agent_pid as number);
     expect(done.agent_pid).not.toBe(orphanGroup);
 
-    // The orphan was killed by the dispatcher that took the lease over, and nothing is left of either run.
+    // The orphan was killed by the dispatcher that took the lease over, and nothing is left of either
+    // run once the second attempt's agent, kept warm for its chat, is closed.
     expect(groupMembers(orphanGroup)).toEqual([]);
+    await second.deps.warmSessions?.closeAll();
     expect(groupMembers(done.agent_pid as number)).toEqual([]);
     const killedLog = logLines
       .map((l) => JSON.parse(l))

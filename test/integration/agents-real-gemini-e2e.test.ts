@@ -99,7 +99,9 @@ describeEachDatabase('the real Gemini CLI over ACP, end to end', (ctx) => {
     expect(models.unhandled).toEqual([]);
     for (const d of done) expect(d).toMatchObject({ state: 'completed', error: null, pending_changes: 1 });
     expect(await snapshot(repo)).toEqual(before);
-    // Every agent process is gone, its relaunching parent (which ignores SIGTERM) included.
+    // Agents stay warm for follow-ups in their chat; closing them ends every agent process, the
+    // relaunching parent (which ignores SIGTERM) included.
+    await boo.app.deps.warmSessions?.closeAll();
     expect(processesWorkingIn(boo.home)).toEqual([]);
 
     const changesOf = async (taskId: string) =>

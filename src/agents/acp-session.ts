@@ -1,0 +1,305 @@
+/**
+ * One live ACP agent process with one session: spawn, initialize, session/new and model selection
+ * once, then any number of session/prompt turns, then close (stop the whole process group). Kept
+ * open between tasks it is a warm session (see warm-sessions.ts); runAcpTask uses it for one turn.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { Readable, Writable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import * as acp from '@agentclientprotocol/sdk/unstable';
+import { BoocoderError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { type AgentInfo, agentInfoOf, choosePermission, INITIALIZE_PARAMS } from './acp-client-policy.js';
+import { planModelSelection } from './acp-session-config.js';
+import { AcpTurnRecord, type AcpUsage, DEFAULT_MAX_OUTPUT_CHARS } from './acp-turn-record.js';
+import {
+  agentExited,
+  agentRejected,
+  agentSpawnFailed,
+  agentTimedOut,
+  type ExitStatus,
+} from './agent-errors.js';
+import { TailBuffer } from './capped-output.js';
+import type { FirstStartRelease } from './first-start-gate.js';
+import type { AgentLaunchSpec } from './launch-specs.js';
+import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from './process-group.js';
+import { Interrupted, interruptible } from './turn-interruption.js';
+
+export type AcpStopReason = acp.StopReason;
+
+export interface AcpRunResult {
+  stopReason: AcpStopReason;
+  /** Null only when the run was cancelled before the agent created a session. */
+  agentSessionId: string | null;
+  /** The agent's message chunks joined, capped at maxOutputChars. */
+  outputText: string;
+  outputTruncated: boolean;
+  /** How many session/update notifications arrived. */
+  updates: number;
+  usage?: AcpUsage;
+  agentInfo?: AgentInfo;
+}
+
+export interface OpenAcpSessionOptions {
+  spec: AgentLaunchSpec;
+  /** The worktree the agent works in (checked by the caller). */
+  cwd: string;
+  /** The agent's full environment (spec.env already applied). */
+  env: Readonly<Record<string, string>>;
+  /** Aborting while the session is being set up kills the agent; open then resolves undefined. */
+  signal?: AbortSignal;
+  /** Budget for the setup (initialize, session/new, model selection). */
+  timeoutMs: number;
+  logger: Logger;
+  /** See RunAcpTaskOptions.model. */
+  model?: string;
+  /** See RunAcpTaskOptions.onSpawn. */
+  onSpawn?: (pid: number) => void | Promise<void>;
+  /** Called once the agent has a session: see first-start-gate.ts. */
+  reachedSession?: FirstStartRelease;
+  killGraceMs?: number;
+  maxOutputChars?: number;
+}
+
+export interface AcpPromptOptions {
+  text: string;
+  signal?: AbortSignal;
+  timeoutMs: number;
+  onUpdate?: (update: acp.SessionUpdate) => void;
+  /** How long a cancelled prompt gets to end with stopReason cancelled before the group is killed. */
+  cancelGraceMs?: number;
+}
+
+const STDERR_TAIL_BYTES = 16 * 1024;
+/** After the connection drops, how long to wait for the exit status that explains it. */
+const EXIT_STATUS_WAIT_MS = 1000;
+
+export function resultOf(
+  record: AcpTurnRecord,
+  stopReason: AcpStopReason,
+  agentSessionId: string | null,
+  response: acp.PromptResponse | undefined,
+  agentInfo: AgentInfo | undefined,
+): AcpRunResult {
+  const usage = record.usage(response);
+  return {
+    stopReason,
+    agentSessionId,
+    outputText: record.outputText,
+    outputTruncated: record.outputTruncated,
+    updates: record.updates,
+    ...(usage ? { usage } : {}),
+    ...(agentInfo ? { agentInfo } : {}),
+  };
+}
+
+/** A live agent process with an open ACP session. Turns must not overlap. */
+export class AcpSession {
+  agentSessionId: string | null = null;
+  agentInfo: AgentInfo | undefined;
+  private exitStatus: ExitStatus | undefined;
+  private closing: Promise<void> | undefined;
+  private record: AcpTurnRecord;
+  /** The first turn's record also counts the updates sent during setup. */
+  private prompted = false;
+  private onUpdate: AcpPromptOptions['onUpdate'];
+  readonly exited: Promise<ExitStatus>;
+  readonly connection: ReturnType<ReturnType<typeof acp.client>['connect']>;
+
+  constructor(
+    readonly spec: AgentLaunchSpec,
+    private readonly child: ChildProcess,
+    private readonly stderr: TailBuffer,
+    private readonly log: Logger,
+    private readonly options: OpenAcpSessionOptions,
+  ) {
+    this.record = new AcpTurnRecord(options.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS);
+    this.exited = new Promise<ExitStatus>((resolve) =>
+      child.once('exit', (exitCode, signal) => {
+        this.exitStatus = { exitCode, signal };
+        resolve(this.exitStatus);
+      }),
+    );
+    const app = acp
+      .client({ name: 'boocoder' })
+      .onRequest(acp.methods.client.session.requestPermission, ({ params }) =>
+        choosePermission(params.options),
+      )
+      .onNotification(acp.methods.client.session.update, ({ params }) => {
+        this.record.add(params.update);
+        try {
+          this.onUpdate?.(params.update);
+        } catch (err) {
+          this.log.warn('onUpdate callback failed', { err });
+        }
+      });
+    this.connection = app.connect(
+      acp.ndJsonStream(
+        Writable.toWeb(child.stdin as NonNullable<typeof child.stdin>) as WritableStream<Uint8Array>,
+        Readable.toWeb(child.stdout as NonNullable<typeof child.stdout>) as ReadableStream<Uint8Array>,
+      ),
+    );
+  }
+
+  /** The agent's pid, the leader (and id) of its process group. */
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  /** False once the process exited, the connection dropped or close() began: never prompt it then. */
+  get alive(): boolean {
+    return this.exitStatus === undefined && !this.connection.signal.aborted && this.closing === undefined;
+  }
+
+  /** initialize, session/new and the model: throws Interrupted or a BoocoderError. */
+  async setUp(untilStopped: <T>(work: Promise<T>) => Promise<T>): Promise<void> {
+    const agent = this.connection.agent;
+    let phase = 'initialize';
+    try {
+      const init = await untilStopped(agent.request(acp.methods.agent.initialize, INITIALIZE_PARAMS));
+      this.agentInfo = agentInfoOf(init);
+      phase = 'session/new';
+      const session = await untilStopped(
+        agent.request(acp.methods.agent.session.new, { cwd: this.options.cwd, mcpServers: [] }),
+      );
+      this.agentSessionId = session.sessionId;
+      this.options.reachedSession?.(true);
+      const { model } = this.options;
+      if (model !== undefined) {
+        phase = 'model selection';
+        const selection = planModelSelection(this.spec.name, session, model);
+        if (selection) await untilStopped(agent.request(selection.method, selection.params));
+        this.log.debug('model selected', { model, changed: selection !== null });
+      }
+    } catch (err) {
+      throw await this.mapError(err, phase);
+    }
+  }
+
+  /** One session/prompt turn. On a cancel the prompt gets cancelGraceMs, then the process is killed. */
+  async prompt(o: AcpPromptOptions): Promise<AcpRunResult> {
+    const sessionId = this.agentSessionId as string;
+    if (this.prompted)
+      this.record = new AcpTurnRecord(this.options.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS);
+    this.prompted = true;
+    this.onUpdate = o.onUpdate;
+    const turn = interruptible(o.signal, o.timeoutMs);
+    const agent = this.connection.agent;
+    try {
+      if (!this.alive)
+        throw agentExited(this.spec, 'session/prompt', this.exitStatus, this.stderr.lastLines(), undefined);
+      const prompt = agent.request(acp.methods.agent.session.prompt, {
+        sessionId,
+        prompt: [{ type: 'text', text: o.text }],
+      });
+      prompt.catch(() => {});
+      try {
+        const response = await turn.untilStopped(prompt);
+        return resultOf(this.record, response.stopReason, sessionId, response, this.agentInfo);
+      } catch (err) {
+        if (!(err instanceof Interrupted)) throw err;
+        const response = await cancelPrompt(agent, sessionId, prompt, o.cancelGraceMs ?? 5000);
+        this.log.info('agent prompt cancelled', {
+          reason: err.reason,
+          endedCleanly: response?.stopReason === 'cancelled',
+        });
+        // A prompt that did not end when asked leaves the agent in an unknown state: stop it.
+        if (!response) await this.close();
+        if (err.reason === 'timeout') throw agentTimedOut(this.spec, o.timeoutMs, response !== undefined);
+        return resultOf(this.record, 'cancelled', sessionId, response, this.agentInfo);
+      }
+    } catch (err) {
+      throw await this.mapError(err, 'session/prompt');
+    } finally {
+      turn.dispose();
+      this.onUpdate = undefined;
+    }
+  }
+
+  /** The cancelled result of a run stopped before or during setup. */
+  cancelledResult(): AcpRunResult {
+    return resultOf(this.record, 'cancelled', this.agentSessionId, undefined, this.agentInfo);
+  }
+
+  private async mapError(err: unknown, phase: string): Promise<unknown> {
+    if (err instanceof BoocoderError || err instanceof Interrupted) return err;
+    if (err instanceof acp.RequestError && !this.connection.signal.aborted)
+      return agentRejected(this.spec, phase, err);
+    const grace = new AbortController();
+    const status = await Promise.race([
+      this.exited,
+      delay(EXIT_STATUS_WAIT_MS, undefined, { signal: grace.signal }).catch(() => undefined),
+    ]);
+    grace.abort();
+    this.log.warn('agent connection lost', { phase, ...status, err });
+    return agentExited(this.spec, phase, status, this.stderr.lastLines(), err);
+  }
+
+  /** Stops the agent's whole process group. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.connection.close();
+      this.child.stdin?.end();
+      const outcome = await terminateProcessGroup(this.child, { graceMs: this.options.killGraceMs ?? 2000 });
+      if (outcome === 'lingering') this.log.warn('agent processes survived SIGKILL', { pgid: this.pid });
+      this.log.debug('agent stopped', { outcome });
+    })();
+    return this.closing;
+  }
+}
+
+/**
+ * Starts the agent and opens its session. Undefined when `signal` aborted during setup (the agent
+ * is stopped); throws E_AGENT_TIMEOUT, E_AGENT_FAILED or E_AGENT_NOT_FOUND otherwise.
+ */
+export async function openAcpSession(o: OpenAcpSessionOptions): Promise<AcpSession | undefined> {
+  const child = spawnInProcessGroup(o.spec.command, o.spec.args, {
+    cwd: o.cwd,
+    env: o.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const stderr = new TailBuffer(STDERR_TAIL_BYTES);
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+  // EPIPE after the agent died is reported through its exit status instead.
+  child.stdin?.on('error', () => {});
+  try {
+    await waitForSpawn(child);
+  } catch (err) {
+    throw agentSpawnFailed(o.spec, err);
+  }
+  const log = o.logger.child({ agent: o.spec.name, pid: child.pid });
+  log.debug('agent started');
+  const session = new AcpSession(o.spec, child, stderr, log, o);
+  const setup = interruptible(o.signal, o.timeoutMs);
+  try {
+    if (o.onSpawn && child.pid !== undefined) await o.onSpawn(child.pid);
+    await session.setUp(setup.untilStopped);
+    return session;
+  } catch (err) {
+    await session.close();
+    if (!(err instanceof Interrupted)) throw err;
+    if (err.reason === 'timeout') throw agentTimedOut(o.spec, o.timeoutMs, false);
+    return undefined;
+  } finally {
+    setup.dispose();
+  }
+}
+
+/** session/cancel, then up to `graceMs` for the prompt to end; undefined if it did not. */
+async function cancelPrompt(
+  agent: acp.ClientContext,
+  sessionId: string,
+  prompt: Promise<acp.PromptResponse>,
+  graceMs: number,
+): Promise<acp.PromptResponse | undefined> {
+  agent.notify(acp.methods.agent.session.cancel, { sessionId }).catch(() => {});
+  const grace = new AbortController();
+  try {
+    return await Promise.race([
+      prompt.catch(() => undefined),
+      delay(graceMs, undefined, { signal: grace.signal }).catch(() => undefined),
+    ]);
+  } finally {
+    grace.abort();
+  }
+}
