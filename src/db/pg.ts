@@ -18,7 +18,7 @@ import {
   parseInt8,
   runMarkedTransaction,
 } from './adapter-common.js';
-import type { Db, Queryable, QueryResult } from './db.js';
+import type { Db, Queryable, QueryOptions, QueryResult } from './db.js';
 import { createPgListener, errorCode, type PgListenerOptions } from './pg-listener.js';
 
 export interface PgDbOptions {
@@ -79,10 +79,16 @@ async function runOn<T>(
   client: pg.PoolClient,
   sql: string,
   params: readonly unknown[] | undefined,
+  options?: QueryOptions,
 ): Promise<QueryResult<T>> {
   let result: pg.QueryResult | pg.QueryResult[];
   try {
-    result = hasParams(params) ? await client.query(sql, [...params]) : await client.query(sql);
+    if (options?.name) {
+      // Named: pg parses and plans it once per connection, then only binds and executes.
+      result = await client.query({ name: options.name, text: sql, values: params ? [...params] : [] });
+    } else {
+      result = hasParams(params) ? await client.query(sql, [...params]) : await client.query(sql);
+    }
   } catch (err) {
     throw isConnectionError(err) ? databaseUnreachable(err) : err;
   }
@@ -124,12 +130,16 @@ export function createPgDb(options: PgDbOptions): Db {
   const db: Db = {
     kind: 'pg',
 
-    async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
+    async query<T>(
+      sql: string,
+      params?: readonly unknown[],
+      options?: QueryOptions,
+    ): Promise<QueryResult<T>> {
       assertNotInsideTransaction(db, 'db.query');
       const client = await connect();
       let broken: Error | undefined;
       try {
-        return await runOn<T>(client, sql, params);
+        return await runOn<T>(client, sql, params, options);
       } catch (err) {
         if (err instanceof BoocoderError) broken = err;
         throw err;
@@ -144,9 +154,9 @@ export function createPgDb(options: PgDbOptions): Db {
       let done = false;
       let broken: Error | undefined;
       const tx: Queryable = {
-        query: <R>(sql: string, params?: readonly unknown[]) => {
+        query: <R>(sql: string, params?: readonly unknown[], options?: QueryOptions) => {
           assertTransactionOpen(done);
-          return runOn<R>(client, sql, params);
+          return runOn<R>(client, sql, params, options);
         },
       };
       try {

@@ -73,29 +73,54 @@ export async function listTasks(db: Queryable, f: TaskFilter): Promise<Task[]> {
 }
 
 /**
- * Claims the oldest pending task whose session has no running task, in one statement.
- * SKIP LOCKED lets racing dispatchers pass over each other's candidates; the unique index
- * tasks_one_running_per_session_uidx settles the rare race on one session (the loser gets 23505
- * and simply tries again later).
+ * Claims up to `limit` pending tasks in one statement: the oldest ones by seq whose session has no
+ * running task, at most one per session (the earliest), returned in seq order. The candidates are
+ * the first `limit` claimable rows of the pending index, so the statement stays index-driven however
+ * long the queue is. SKIP LOCKED lets racing dispatchers pass over each other's candidates; the
+ * unique index tasks_one_running_per_session_uidx settles the rare race on one session (the loser's
+ * whole statement gets 23505 and simply tries again later). The update finds its rows through
+ * `id = ANY(ARRAY(...))` rather than a join: as a prepared statement the plan is generic (LIMIT $3
+ * unknown, estimated at 10% of the table), and a join then hashes a sequential scan of every task,
+ * while the array always probes the primary key.
+ *
+ * `more` is false when fewer than `limit` candidates were found: nothing else is claimable right
+ * now, so the caller need not ask again until woken. (Fewer tasks than `limit` with `more` true
+ * means some candidates shared a session.)
  */
-export async function claimNextTask(db: Queryable, owner: string, leaseMs: number): Promise<Task | null> {
+export async function claimTasks(
+  db: Queryable,
+  owner: string,
+  leaseMs: number,
+  limit: number,
+): Promise<{ tasks: Task[]; more: boolean }> {
+  if (limit < 1) return { tasks: [], more: false };
   const { rows } = await db.query(
-    `WITH next AS (
-       SELECT t.id FROM tasks t
+    `WITH candidates AS (
+       SELECT t.id, t.session_id, t.seq FROM tasks t
         WHERE t.state = 'pending'
           AND NOT EXISTS (SELECT 1 FROM tasks r WHERE r.session_id = t.session_id AND r.state = 'running')
         ORDER BY t.seq
-        LIMIT 1
+        LIMIT $3
         FOR UPDATE SKIP LOCKED)
      UPDATE tasks SET state = 'running', attempts = tasks.attempts + 1, lease_owner = $1,
             lease_expires_at = clock_timestamp() + make_interval(secs => $2::double precision / 1000),
             started_at = clock_timestamp(), ended_at = NULL, updated_at = clock_timestamp(),
             agent_pid = NULL, agent_pid_started = NULL, agent_host = NULL, agent_boot_id = NULL
-       FROM next WHERE tasks.id = next.id
-     RETURNING tasks.*`,
-    [owner, leaseMs],
+      WHERE tasks.id = ANY (ARRAY(SELECT DISTINCT ON (session_id) id FROM candidates ORDER BY session_id, seq))
+     RETURNING tasks.*, (SELECT count(*) FROM candidates)::int AS claim_candidates`,
+    [owner, leaseMs, limit],
+    { name: 'boocoder_claim_tasks' },
   );
-  return rows[0] ? toCamel<Task>(rows[0]) : null;
+  const tasks = rows
+    .map(({ claim_candidates: _, ...task }) => toCamel<Task>(task))
+    .sort((a, b) => a.seq - b.seq);
+  return { tasks, more: rows.length > 0 && Number(rows[0]?.claim_candidates) >= limit };
+}
+
+/** Claims the oldest claimable pending task (see claimTasks), or null when there is none. */
+export async function claimNextTask(db: Queryable, owner: string, leaseMs: number): Promise<Task | null> {
+  const { tasks } = await claimTasks(db, owner, leaseMs, 1);
+  return tasks[0] ?? null;
 }
 
 /** Extends the leases of the given running tasks; returns the ids this owner still holds. */
@@ -111,6 +136,7 @@ export async function renewLeases(
       WHERE id = ANY($2::uuid[]) AND lease_owner = $1 AND state = 'running'
       RETURNING id`,
     [owner, ids, leaseMs],
+    { name: 'boocoder_renew_leases' },
   );
   return rows.map((r) => r.id);
 }
@@ -192,6 +218,7 @@ export async function finishTask(db: Queryable, id: string, owner: string, o: Ta
             ended_at = clock_timestamp(), lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
       WHERE id = $1 AND lease_owner = $2 AND state = 'running'`,
     [id, owner, o.state, o.outputSummary, o.costTokens, o.errorCode, o.lastError],
+    { name: 'boocoder_finish_task' },
   );
   return rowCount === 1;
 }

@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import type { Db } from '../db/db.js';
 import type { Task } from '../db/rows.js';
 import {
-  claimNextTask,
+  claimTasks,
   type ExpiredLease,
   findCancelRequested,
   releaseExpiredLeases,
@@ -98,11 +98,21 @@ export class Dispatcher {
     });
   }
 
+  /**
+   * Fills the free slots with one claim per round trip (claimTasks takes as many as are free), and
+   * asks again only while the last claim says more may be claimable: an idle dispatcher woken for
+   * one task makes one round trip, not a second one that finds nothing.
+   */
   private async drain(): Promise<void> {
     while (!this.stopping && this.running.size < this.o.concurrency) {
-      let task: Task | null;
+      let claimed: { tasks: Task[]; more: boolean };
       try {
-        task = await claimNextTask(this.o.db, this.owner, this.o.leaseMs);
+        claimed = await claimTasks(
+          this.o.db,
+          this.owner,
+          this.o.leaseMs,
+          this.o.concurrency - this.running.size,
+        );
       } catch (err) {
         // 23505: another dispatcher started a task of the same session at the same instant; try
         // again at once (that session is now excluded). Anything else (database down) waits for the poll.
@@ -110,15 +120,22 @@ export class Dispatcher {
         else this.o.logger.warn('claim failed', { err });
         return;
       }
-      if (!task) return;
       if (this.stopping) {
-        // stop() began while this claim was in flight: hand the task straight back, attempt unspent.
-        await releaseTask(this.o.db, task.id, this.owner).catch((err: unknown) =>
-          this.o.logger.warn('could not hand back a task claimed during shutdown', { taskId: task.id, err }),
+        // stop() began while this claim was in flight: hand the tasks straight back, attempts unspent.
+        await Promise.all(
+          claimed.tasks.map((task) =>
+            releaseTask(this.o.db, task.id, this.owner).catch((err: unknown) =>
+              this.o.logger.warn('could not hand back a task claimed during shutdown', {
+                taskId: task.id,
+                err,
+              }),
+            ),
+          ),
         );
         return;
       }
-      this.startTask(task);
+      for (const task of claimed.tasks) this.startTask(task);
+      if (!claimed.more) return;
     }
   }
 
