@@ -6,7 +6,7 @@
  * uncaptured edits, a session with a pending, running or blocked task, and anything that is not a
  * session folder under this host's `${home}/worktrees/`.
  */
-import { lstat, mkdir, readdir, realpath, rm } from 'node:fs/promises';
+import { mkdir, readdir, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Db } from '../db/db.js';
 import {
@@ -20,6 +20,7 @@ import type { Logger } from '../log.js';
 import { hardenedOptions, runGit } from '../worktrees/git.js';
 import { findWorktreeAdminDir } from '../worktrees/repository.js';
 import {
+  exists,
   isWorktreeDirty,
   removeSessionWorktree,
   resolveRepository,
@@ -50,15 +51,6 @@ export interface CleanupReport {
 const SESSION_FOLDER = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Rows examined per pass: bounds one pass; anything beyond is picked up by the next. */
 const BATCH = 5000;
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The worktrees root as stored in rows (realpath, as ensureSessionWorktree stores it), with a trailing `/`. */
 async function rootPrefix(worktreesRoot: string): Promise<string> {

@@ -32,7 +32,8 @@ export function sessionBranchName(sessionId: string): string {
   return `${SESSION_BRANCH_PREFIX}${sessionId}`;
 }
 
-async function exists(path: string): Promise<boolean> {
+/** True when something (file, folder or link) is at path; links are not followed. */
+export async function exists(path: string): Promise<boolean> {
   try {
     await lstat(path);
     return true;
