@@ -70,6 +70,8 @@ export async function runServe({ config, logger }: Ctx): Promise<void> {
  * Runs in a short-lived launcher process: starts the daemon in its own session and exits at once,
  * so the daemon is no child of the bridge. Some clients (opencode) SIGTERM every descendant of an
  * MCP server they stop; a daemon that is only detached would die with the bridge, and its tasks too.
+ * The launcher prints the daemon's pid on its own stdout, a pipe read by this process: it never
+ * reaches the MCP stream.
  */
 const LAUNCHER = `
 const { spawn } = require('node:child_process');
