@@ -70,16 +70,16 @@ export async function runServe({ config, logger }: Ctx): Promise<void> {
  * Runs in a short-lived launcher process: starts the daemon in its own session and exits at once,
  * so the daemon is no child of the bridge. Some clients (opencode) SIGTERM every descendant of an
  * MCP server they stop; a daemon that is only detached would die with the bridge, and its tasks too.
- * The launcher prints the daemon's pid on its own stdout, a pipe read by this process: it never
- * reaches the MCP stream.
+ * The launcher reports the daemon's pid on file descriptor 3, a private pipe to this process: stdout
+ * is the MCP stream and is not touched.
  */
 const LAUNCHER = `
 const { spawn } = require('node:child_process');
-const { openSync } = require('node:fs');
+const { openSync, writeSync } = require('node:fs');
 const [bin, log] = process.argv.slice(1);
 const fd = openSync(log, 'a', 0o600);
 const daemon = spawn(process.execPath, [bin, 'serve', '--port', '0'], { detached: true, stdio: ['ignore', fd, fd] });
-process.stdout.write(String(daemon.pid));
+writeSync(3, String(daemon.pid));
 daemon.unref();
 `;
 
@@ -91,7 +91,7 @@ async function startDaemonProcess(config: Config): Promise<number> {
   mkdirSync(config.home, { recursive: true, mode: 0o700 });
   const launcher = spawn(process.execPath, ['-e', LAUNCHER, BIN, join(config.home, 'daemon.log')], {
     detached: true,
-    stdio: ['ignore', 'pipe', 'ignore'],
+    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
     env: {
       ...config.childEnv,
       BOOCODER_HOME: config.home,
@@ -101,7 +101,7 @@ async function startDaemonProcess(config: Config): Promise<number> {
     },
   });
   let out = '';
-  launcher.stdout?.on('data', (chunk: Buffer) => {
+  launcher.stdio[3]?.on('data', (chunk: Buffer) => {
     out += chunk.toString();
   });
   return new Promise<number>((resolve, reject) => {
