@@ -99,6 +99,7 @@ export class AcpSession {
   agentInfo: AgentInfo | undefined;
   private exitStatus: ExitStatus | undefined;
   private closing: Promise<void> | undefined;
+  private exitedUnasked = false;
   private record: AcpTurnRecord;
   /** The first turn's record also counts the updates sent during setup. */
   private prompted = false;
@@ -117,6 +118,7 @@ export class AcpSession {
     this.exited = new Promise<ExitStatus>((resolve) =>
       child.once('exit', (exitCode, signal) => {
         this.exitStatus = { exitCode, signal };
+        this.exitedUnasked = this.closing === undefined;
         resolve(this.exitStatus);
       }),
     );
@@ -149,6 +151,11 @@ export class AcpSession {
   /** False once the process exited, the connection dropped or close() began: never prompt it then. */
   get alive(): boolean {
     return this.exitStatus === undefined && !this.connection.signal.aborted && this.closing === undefined;
+  }
+
+  /** True when the process exited without close() asking it to: a crash, not a shutdown. */
+  get crashed(): boolean {
+    return this.exitedUnasked;
   }
 
   /** initialize, session/new and the model: throws Interrupted or a BoocoderError. */

@@ -44,6 +44,8 @@ export class WarmSessions {
   private closed = false;
   /** Deaths and expiries still being recorded: closeAll waits for them before the db closes. */
   private readonly recording = new Set<Promise<void>>();
+  /** Pooled sessions whose process died during a task: release() records how they ended. */
+  private readonly diedWhileBusy = new WeakSet<AcpSession>();
 
   constructor(private readonly o: WarmSessionsOptions) {}
 
@@ -78,13 +80,19 @@ export class WarmSessions {
     return { session, reused: false };
   }
 
-  /** Ends a task's use of `session`: kept warm while alive and pooled, closed otherwise. */
+  /**
+   * Ends a task's use of `session`, once the task's result is recorded: kept warm while alive and
+   * pooled, closed otherwise. A pooled session that ended during the task is reported to onGone.
+   */
   async release(key: WarmKey, session: AcpSession): Promise<void> {
     const id = keyOf(key);
     const entry = this.entries.get(id);
-    if (!entry || entry.session !== session || this.closed || !session.alive) {
-      if (entry?.session === session) this.entries.delete(id);
+    const pooled = entry?.session === session;
+    if (!entry || !pooled || this.closed || !session.alive) {
+      if (pooled) this.entries.delete(id);
+      const ended = pooled || this.diedWhileBusy.delete(session);
       await session.close();
+      if (ended && !this.closed) await this.notify(key, session.crashed ? 'crashed' : 'closed');
       return;
     }
     entry.busy = false;
@@ -102,6 +110,8 @@ export class WarmSessions {
     this.entries.clear();
     for (const e of all) clearTimeout(e.idleTimer);
     await Promise.all(all.map((e) => e.session.close()));
+    // Nothing keeps them after shutdown: a restarted server must not report them as idle.
+    await Promise.all(all.map((e) => this.notify(e.key, 'closed')));
     await Promise.all(this.recording);
   }
 
@@ -119,7 +129,8 @@ export class WarmSessions {
         this.entries.delete(id);
         clearTimeout(entry.idleTimer);
         await entry.session.close();
-        if (!entry.busy) await this.notify(entry.key, 'crashed');
+        if (entry.busy) this.diedWhileBusy.add(entry.session);
+        else await this.notify(entry.key, 'crashed');
       }),
     );
   }

@@ -91,7 +91,14 @@ interface AgentTurn {
   error?: unknown;
   /** The agent process died (or was killed) during the task. */
   processLost: boolean;
+  /**
+   * Hands the warm session back to the pool. Called only once the task's result is recorded: an
+   * idle timer started earlier could mark the session closed before the result marks it idle.
+   */
+  release: () => Promise<void>;
 }
+
+const nothingToRelease = async (): Promise<void> => {};
 
 /**
  * Runs the task's prompt on the chat's warm session for the agent when there is one with the same
@@ -107,9 +114,9 @@ async function runAgentTurn(
   const pool = deps.warmSessions;
   if (!pool) {
     try {
-      return { run: await runAcpTask(o), processLost: false };
+      return { run: await runAcpTask(o), processLost: false, release: nothingToRelease };
     } catch (error) {
-      return { error, processLost: isBoocoderError(error, 'E_AGENT_FAILED') };
+      return { error, processLost: isBoocoderError(error, 'E_AGENT_FAILED'), release: nothingToRelease };
     }
   }
   const key = { chatId, agent };
@@ -117,11 +124,11 @@ async function runAgentTurn(
   try {
     lease = await pool.acquire(key, configHash, () => openGatedAcpSession(o));
   } catch (error) {
-    return { error, processLost: isBoocoderError(error, 'E_AGENT_FAILED') };
+    return { error, processLost: isBoocoderError(error, 'E_AGENT_FAILED'), release: nothingToRelease };
   }
-  if (!lease) return { run: cancelledBeforeSession(), processLost: false };
+  if (!lease) return { run: cancelledBeforeSession(), processLost: false, release: nothingToRelease };
   const { session } = lease;
-  const turn: AgentTurn = { processLost: false };
+  const turn: AgentTurn = { processLost: false, release: () => pool.release(key, session) };
   try {
     if (lease.reused) await o.onSpawn?.(session.pid);
     turn.run = await session.prompt({
@@ -136,7 +143,6 @@ async function runAgentTurn(
   // A client's cancel stops the agent too (after session/cancel let it end its turn): whoever
   // cancels expects nothing of that agent to keep running, and the next task starts it fresh.
   if (o.signal?.reason === 'cancel') await session.close();
-  await pool.release(key, session);
   return turn;
 }
 
@@ -180,6 +186,24 @@ async function runAgent(deps: Deps, task: Task, ctx: TaskRunContext): Promise<vo
       }
     },
   });
+  try {
+    await recordTurn(deps, task, ctx, { agent, project, wt, turn });
+  } finally {
+    await turn.release();
+  }
+}
+
+interface TurnRecord {
+  agent: string;
+  project: NonNullable<Awaited<ReturnType<typeof findProject>>>;
+  wt: Awaited<ReturnType<typeof prepareSessionWorktree>>;
+  turn: AgentTurn;
+}
+
+/** Captures what the agent changed and records the task's result, while the lease is still ours. */
+async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRecord): Promise<void> {
+  const { agent, project, wt, turn } = r;
+  const chatId = task.chatId as string;
   const { run, error: runError } = turn;
   let stop = ctx.signal.reason as StopReason | undefined;
   // The capture commits in the shared worktree: if the lease expired meanwhile, a new attempt may
@@ -192,7 +216,7 @@ async function runAgent(deps: Deps, task: Task, ctx: TaskRunContext): Promise<vo
     // Not this attempt's to record: on shutdown the task goes back to the queue; a lost lease
     // means another dispatcher owns it now. The next attempt starts from the recorded head.
     if (stop === 'shutdown') await releaseTask(deps.db, task.id, ctx.owner);
-    await recordAgentSessionRun(deps.db, task.chatId, agent, {
+    await recordAgentSessionRun(deps.db, chatId, agent, {
       agentSessionId: null,
       status: 'idle',
       inputTokens: 0,
@@ -229,7 +253,7 @@ async function runAgent(deps: Deps, task: Task, ctx: TaskRunContext): Promise<vo
     if (!(await finishTask(tx, task.id, ctx.owner, outcome))) {
       throw new BoocoderError('E_INTERNAL', 'the task lease was lost before its result was recorded');
     }
-    await recordAgentSessionRun(tx, task.chatId as string, agent, {
+    await recordAgentSessionRun(tx, chatId, agent, {
       agentSessionId: run?.agentSessionId ?? null,
       status: crashed ? 'crashed' : 'idle',
       inputTokens: run?.usage?.inputTokens ?? 0,

@@ -174,14 +174,19 @@ describeEachDatabase('warm agent sessions', (ctx) => {
   it('stops the warm agents when the app closes', async () => {
     const { boo, client } = await start(600_000);
     let pid = 0;
+    let chatId = '';
     try {
-      pid = pidIn((await runTask(client, 'pid')).done);
+      const first = await runTask(client, 'pid');
+      pid = pidIn(first.done);
+      chatId = first.queued.chat_id;
       expect(isAlive(pid)).toBe(true);
     } finally {
       await client.close();
       await boo.close();
     }
     expect(isAlive(pid)).toBe(false);
+    // A restarted server must not report a session whose process is gone as idle.
+    expect(await agentSession(chatId)).toMatchObject({ status: 'closed' });
   });
 
   it('closes a session after its idle time', async () => {
