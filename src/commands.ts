@@ -7,6 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { startApp } from './app.js';
 import { connectToDaemon, removeDaemonInfo, writeDaemonInfo } from './bridge/daemon-discovery.js';
+import { runSocketBridge } from './bridge/socket-bridge.js';
+import { daemonSocketPath, startSocketServer } from './bridge/socket-server.js';
 import { runStdioBridge } from './bridge/stdio-bridge.js';
 import type { Config } from './config.js';
 import { migrate } from './db/migrate.js';
@@ -52,15 +54,31 @@ export async function runServe({ config, logger }: Ctx): Promise<void> {
     await app.close();
     throw err;
   });
+  const socketPath = daemonSocketPath(config.home, process.pid);
+  const socket = socketPath
+    ? await startSocketServer({
+        path: socketPath,
+        home: config.home,
+        maxSessions: config.maxHttpSessions,
+        logger: logger.child({ part: 'socket' }),
+        createMcpServer: () => createServer(app.deps),
+      }).catch(async (err: unknown) => {
+        await http.close();
+        await app.close();
+        throw err;
+      })
+    : undefined;
   await writeDaemonInfo(config.home, {
     pid: process.pid,
     url: http.url,
     startedAt: new Date().toISOString(),
     ...(config.token ? { token: config.token } : {}),
+    ...(socket ? { socket: socket.path } : {}),
   });
   logger.info('boocoder is serving', { url: http.url, database: app.deps.db.kind });
   await untilSignal(logger);
   await removeDaemonInfo(config.home, process.pid);
+  await socket?.close();
   await http.close();
   await app.close();
   logger.info('stopped');
@@ -136,13 +154,9 @@ export async function runStdio({ config, logger }: Ctx): Promise<void> {
     timeoutMs: 30_000,
     logger,
   });
-  await runStdioBridge({
-    url: daemon.url,
-    token: daemon.token,
-    stdin: process.stdin,
-    stdout: process.stdout,
-    logger,
-  });
+  const io = { stdin: process.stdin, stdout: process.stdout, logger };
+  if (daemon.socket) await runSocketBridge({ socketPath: daemon.socket, home: config.home, ...io });
+  else await runStdioBridge({ url: daemon.url, token: daemon.token, ...io });
   // Idle keep-alive sockets to the daemon would hold the process open a little longer.
   process.exit(0);
 }

@@ -25,6 +25,8 @@ const daemonInfoSchema = z.object({
   pid: z.number().int().positive(),
   url: z.string().max(2048),
   token: z.string().max(512).optional(),
+  /** The daemon's MCP socket (socket-server.ts); absent when the home path is too long for one. */
+  socket: z.string().max(512).optional(),
   startedAt: z.string().max(64),
 });
 export type DaemonInfo = z.infer<typeof daemonInfoSchema>;

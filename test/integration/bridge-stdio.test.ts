@@ -2,14 +2,12 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { ReadBuffer, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { type JSONRPCMessage, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readDaemonInfo } from '../../src/bridge/daemon-discovery.js';
 import { isProcessAlive } from '../../src/bridge/start-lock.js';
@@ -18,35 +16,11 @@ import { isBoocoderError } from '../../src/errors.js';
 import { type RunningHttpServer, startHttpServer } from '../../src/http/http-server.js';
 import { silentLogger } from '../../src/log.js';
 import { createEchoServer, type EchoResult } from '../fixtures/echo-mcp-server.js';
+import { StreamPairTransport } from '../helpers/stream-pair-transport.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BRIDGE_RUNNER = fileURLToPath(new URL('../fixtures/bridge-runner.ts', import.meta.url));
 const TOKEN = 'bridge-test-token-0123456789abcdef';
-
-/** The client side of a stdio pipe, in process: what the SDK's StdioClientTransport does over a child. */
-class StreamPairTransport implements Transport {
-  onmessage?: (message: JSONRPCMessage) => void;
-  onclose?: () => void;
-  onerror?: (error: Error) => void;
-  private readonly buffer = new ReadBuffer();
-  constructor(
-    private readonly input: Readable,
-    private readonly output: Writable,
-  ) {}
-  async start() {
-    this.input.on('data', (chunk: Buffer) => {
-      this.buffer.append(chunk);
-      for (let m = this.buffer.readMessage(); m !== null; m = this.buffer.readMessage()) this.onmessage?.(m);
-    });
-  }
-  async send(message: JSONRPCMessage) {
-    this.output.write(serializeMessage(message));
-  }
-  async close() {
-    this.output.end();
-    this.onclose?.();
-  }
-}
 
 function newClient(roots: string[]): Client {
   const client = new Client({ name: 'bridge-test', version: '1.0.0' }, { capabilities: { roots: {} } });
