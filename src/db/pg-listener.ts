@@ -18,7 +18,7 @@ export interface PgListenerOptions {
   logger: Logger;
   /** How often the idle connection is pinged; a half-open TCP connection is otherwise never noticed. */
   keepaliveMs?: number;
-  /** A ping not answered within this forces a reconnect. */
+  /** A ping (or LISTEN) not answered within this forces a reconnect. */
   keepaliveTimeoutMs?: number;
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -53,7 +53,7 @@ export function createPgListener(options: PgListenerOptions): PgListener {
   let closed = false;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let keepaliveTimer: NodeJS.Timeout | undefined;
-  let pingTimer: NodeJS.Timeout | undefined;
+  let pinging = false;
 
   const notifySafely = (channel: string, fn: Subscriber, payload: string) => {
     try {
@@ -73,17 +73,17 @@ export function createPgListener(options: PgListenerOptions): PgListener {
 
   const stopKeepalive = () => {
     clearInterval(keepaliveTimer);
-    clearTimeout(pingTimer);
     keepaliveTimer = undefined;
-    pingTimer = undefined;
+    pinging = false;
   };
 
   /** Drops a client for good; whatever it emits later is ignored (an unhandled 'error' would crash the process). */
   const discard = (c: pg.Client) => {
     c.removeAllListeners();
     c.on('error', noop);
-    // end() destroys the socket when a query is stuck, which is the half-open case.
     void c.end().catch(noop);
+    // A graceful end waits for the server's goodbye, which never comes over a half-open connection.
+    destroySocket(c);
   };
 
   const syncChannels = async (c: pg.Client) => {
@@ -104,14 +104,14 @@ export function createPgListener(options: PgListenerOptions): PgListener {
     scheduleReconnect();
   };
 
+  /** A ping not answered within the client's query_timeout (keepaliveTimeoutMs) rejects: onLost. */
   const startKeepalive = (c: pg.Client) => {
     keepaliveTimer = setInterval(() => {
-      if (client !== c || pingTimer) return;
-      pingTimer = setTimeout(() => onLost(c, new Error('keepalive ping timed out')), keepaliveTimeoutMs);
+      if (client !== c || pinging) return;
+      pinging = true;
       c.query('SELECT 1').then(
         () => {
-          clearTimeout(pingTimer);
-          pingTimer = undefined;
+          if (client === c) pinging = false;
         },
         (err: unknown) => onLost(c, err),
       );
@@ -125,6 +125,9 @@ export function createPgListener(options: PgListenerOptions): PgListener {
       keepAlive: true,
       application_name: 'boocoder-listen',
       connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+      // Every query here is tiny; one left unanswered means the connection is dead. Without this a
+      // LISTEN sent as the network fails would hang the reconnect (and every subscribe) forever.
+      query_timeout: keepaliveTimeoutMs,
     });
     c.on('error', (err) => onLost(c, err));
     c.on('end', () => onLost(c));

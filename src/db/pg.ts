@@ -25,6 +25,13 @@ export interface PgDbOptions {
   connectionString: string;
   logger: Logger;
   poolMax?: number;
+  /**
+   * A query not answered within this fails with E_DATABASE and its connection is dropped. Without
+   * it a query on a half-open connection (a network path that silently drops packets, a server
+   * host that vanished) waits forever: TCP keepalive only probes idle sockets, and an unanswered
+   * write is retried by the kernel for a quarter of an hour. No boocoder statement runs for long.
+   */
+  queryTimeoutMs?: number;
   /** Tuning for the LISTEN connection (tests shorten these). */
   listen?: Pick<
     PgListenerOptions,
@@ -55,15 +62,24 @@ export function isConnectionError(err: unknown): boolean {
   const code = errorCode(err);
   if (code !== undefined) return CONNECTION_ERROR_CODES.has(code);
   const message = err instanceof Error ? err.message : '';
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Query read timeout/i.test(
     message,
   );
 }
 
+/** A name for a connection failure that has no driver code (pg says these in prose). */
+function describeFailure(err: unknown): string {
+  const message = err instanceof Error ? err.message : '';
+  if (/Query read timeout/i.test(message)) return 'no answer within the query timeout';
+  if (/timeout exceeded when trying to connect|due to connection timeout/i.test(message))
+    return 'connect timeout';
+  if (err instanceof TypeError) return 'invalid connection string';
+  return 'connection failed';
+}
+
 /** The public form of a failure to reach the database: a code, never the URL or password. */
 export function databaseUnreachable(err: unknown): BoocoderError {
-  const code =
-    errorCode(err) ?? (err instanceof TypeError ? 'invalid connection string' : 'connection failed');
+  const code = errorCode(err) ?? describeFailure(err);
   // No `cause`: the original error's message and fields (TypeError.input) may hold the URL.
   return new BoocoderError('E_DATABASE', `cannot reach the database (${code}); check DATABASE_URL`, { code });
 }
@@ -108,23 +124,57 @@ export function createPgDb(options: PgDbOptions): Db {
     application_name: 'boocoder',
     connectionTimeoutMillis: options.listen?.connectTimeoutMs ?? 10_000,
     idleTimeoutMillis: 30_000,
+    query_timeout: options.queryTimeoutMs ?? 60_000,
   });
+  /**
+   * Counts lost connections. A pooled connection made before the latest loss is dropped when next
+   * taken from the pool: the network failure that killed one connection (a half-open path) most
+   * likely killed the idle ones too, and finding that out one by one costs a query timeout each.
+   */
+  let losses = 0;
+  const lossesWhenMade = new WeakMap<pg.PoolClient, number>();
   // An idle pooled client whose server goes away emits 'error' on the pool; unhandled, that
   // event would crash the process. The pool discards that client by itself.
   pool.on('error', (err) => {
+    losses++;
     logger.warn('idle database connection failed', { code: errorCode(err) });
   });
+  // pg-pool takes its 'error' listener off a client while it is checked out. A connection that dies
+  // between two statements (the server crashes while a transaction awaits other work) would then
+  // emit an unhandled 'error' and crash the process; instead its next statement fails as E_DATABASE.
+  const lostWhileInUse = (err: Error) => {
+    losses++;
+    logger.warn('database connection lost while in use', { code: errorCode(err) });
+  };
   const listener = createPgListener({ ...options.listen, connectionString, types, logger });
   let closed = false;
 
   const connect = async (): Promise<pg.PoolClient> => {
-    if (closed) throw new BoocoderError('E_DATABASE', 'the database handle is closed');
-    try {
-      return await pool.connect();
-    } catch (err) {
-      logger.warn('cannot connect to the database', { code: errorCode(err) });
-      throw databaseUnreachable(err);
+    for (;;) {
+      if (closed) throw new BoocoderError('E_DATABASE', 'the database handle is closed');
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        logger.warn('cannot connect to the database', { code: errorCode(err) });
+        throw databaseUnreachable(err);
+      }
+      const made = lossesWhenMade.get(client);
+      if (made === undefined) lossesWhenMade.set(client, losses);
+      if (made === undefined || made === losses) {
+        client.on('error', lostWhileInUse);
+        return client;
+      }
+      client.release(true);
     }
+  };
+
+  /** Releases a client, destroying it when it failed as a connection (its errors are BoocoderErrors). */
+  const release = (client: pg.PoolClient, err: unknown) => {
+    const lost = err instanceof BoocoderError;
+    if (lost) losses++;
+    client.removeListener('error', lostWhileInUse);
+    client.release(lost ? err : undefined);
   };
 
   const db: Db = {
@@ -137,14 +187,14 @@ export function createPgDb(options: PgDbOptions): Db {
     ): Promise<QueryResult<T>> {
       assertNotInsideTransaction(db, 'db.query');
       const client = await connect();
-      let broken: Error | undefined;
+      let failure: unknown;
       try {
         return await runOn<T>(client, sql, params, options);
       } catch (err) {
-        if (err instanceof BoocoderError) broken = err;
+        failure = err;
         throw err;
       } finally {
-        client.release(broken);
+        release(client, failure);
       }
     },
 
@@ -152,29 +202,41 @@ export function createPgDb(options: PgDbOptions): Db {
       assertNotInsideTransaction(db, 'db.transaction');
       const client = await connect();
       let done = false;
-      let broken: Error | undefined;
+      let lost: BoocoderError | undefined;
+      const run = async <R>(sql: string, params?: readonly unknown[], options?: QueryOptions) => {
+        try {
+          return await runOn<R>(client, sql, params, options);
+        } catch (err) {
+          if (err instanceof BoocoderError) lost = err;
+          throw err;
+        }
+      };
       const tx: Queryable = {
         query: <R>(sql: string, params?: readonly unknown[], options?: QueryOptions) => {
           assertTransactionOpen(done);
-          return runOn<R>(client, sql, params, options);
+          return run<R>(sql, params, options);
         },
       };
       try {
-        await runOn(client, 'BEGIN', undefined);
+        await run('BEGIN');
         const result = await runMarkedTransaction(db, () => fn(tx));
-        await runOn(client, 'COMMIT', undefined);
+        await run('COMMIT');
         return result;
       } catch (err) {
-        try {
-          await client.query('ROLLBACK');
-        } catch (rollbackErr) {
-          // The connection is gone or wedged: make the pool destroy it rather than reuse it.
-          broken = rollbackErr instanceof Error ? rollbackErr : new Error('rollback failed');
+        // On a lost connection a ROLLBACK would only wait out another query timeout; the server
+        // rolls back by itself when the connection closes.
+        if (!lost) {
+          try {
+            await client.query('ROLLBACK');
+          } catch (rollbackErr) {
+            // The connection is gone or wedged: make the pool destroy it rather than reuse it.
+            lost = databaseUnreachable(rollbackErr);
+          }
         }
         throw err;
       } finally {
         done = true;
-        client.release(broken);
+        release(client, lost);
       }
     },
 

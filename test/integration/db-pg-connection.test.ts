@@ -1,4 +1,3 @@
-import { createServer, type Server, Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/db/db.js';
@@ -6,6 +5,8 @@ import { openDatabase } from '../../src/db/open.js';
 import { createPgDb } from '../../src/db/pg.js';
 import { isBoocoderError } from '../../src/errors.js';
 import { createLogger, silentLogger } from '../../src/log.js';
+import { waitFor } from '../helpers/chaos-processes.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/chaos-tcp-proxy.js';
 import { databaseBackends, type TestDatabase } from '../helpers/databases.js';
 
 const pgBackend = databaseBackends().find((b) => b.name === 'pg');
@@ -65,53 +66,10 @@ describe('pg connection errors never show the connection string', () => {
   });
 });
 
-/** A TCP proxy to PostgreSQL that can stop forwarding on its open connections: a half-open network. */
-class FreezableProxy {
-  private server: Server = createServer((client) => this.accept(client));
-  private pairs: Array<[Socket, Socket]> = [];
-  port = 0;
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async start(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    const address = this.server.address();
-    if (address && typeof address === 'object') this.port = address.port;
-  }
-
-  private accept(client: Socket): void {
-    const upstream = new Socket();
-    upstream.connect(this.target.port, this.target.host);
-    client.on('error', () => {});
-    upstream.on('error', () => {});
-    client.pipe(upstream);
-    upstream.pipe(client);
-    this.pairs.push([client, upstream]);
-  }
-
-  /** Open connections stop carrying bytes in either direction, without closing. */
-  freezeExisting(): void {
-    for (const [client, upstream] of this.pairs) {
-      client.unpipe(upstream);
-      upstream.unpipe(client);
-      client.pause();
-      upstream.pause();
-    }
-  }
-
-  async close(): Promise<void> {
-    for (const [client, upstream] of this.pairs) {
-      client.destroy();
-      upstream.destroy();
-    }
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
 describe.runIf(pgBackend !== undefined)('pg LISTEN connection', () => {
   let target: TestDatabase;
   const handles: Db[] = [];
-  let proxy: FreezableProxy | undefined;
+  let proxy: TcpProxy | undefined;
 
   beforeAll(async () => {
     target = await (pgBackend as NonNullable<typeof pgBackend>).create();
@@ -172,13 +130,17 @@ describe.runIf(pgBackend !== undefined)('pg LISTEN connection', () => {
 
   it('detects a half-open LISTEN connection by its keepalive ping and reconnects', async () => {
     const url = new URL(target.connectionString as string);
-    proxy = new FreezableProxy({ host: url.hostname, port: Number(url.port || 5432) });
-    await proxy.start();
+    proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
     url.host = `127.0.0.1:${proxy.port}`;
-    const db = open(url.toString());
+    const lines: string[] = [];
+    const db = open(url.toString(), lines);
     const payloads: string[] = [];
     await db.listen('frozen_chan', (p) => payloads.push(p));
-    proxy.freezeExisting();
+    proxy.dropTraffic();
+    await expect
+      .poll(() => lines.some((l) => l.includes('notification connection lost')), { timeout: 10_000 })
+      .toBe(true);
+    proxy.passTraffic();
     await expect.poll(() => payloads, { timeout: 10_000 }).toEqual(['']);
     await target.db.query("SELECT pg_notify('frozen_chan', 'through-new-connection')");
     await expect.poll(() => payloads, { timeout: 10_000 }).toEqual(['', 'through-new-connection']);
@@ -190,6 +152,33 @@ describe.runIf(pgBackend !== undefined)('pg LISTEN connection', () => {
     await db.query('SELECT 1'); // leaves one idle client in the pool
     expect(await terminate('boocoder')).toBeGreaterThanOrEqual(1);
     await expect.poll(() => lines.some((l) => l.includes('idle database connection failed'))).toBe(true);
+    expect((await db.query<{ v: number }>('SELECT 1 AS v')).rows).toEqual([{ v: 1 }]);
+  });
+
+  it('fails the statements of a connection killed while checked out with E_DATABASE, without crashing', async () => {
+    const lines: string[] = [];
+    const db = open(target.connectionString as string, lines);
+    const failed = await rejection(
+      db.transaction(async (tx) => {
+        const { rows } = await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+        // Killed between two statements: the client has no query running when its socket closes.
+        await target.db.query('SELECT pg_terminate_backend($1)', [rows[0]?.pid]);
+        await expect
+          .poll(() => lines.some((l) => l.includes('database connection lost while in use')))
+          .toBe(true);
+        await tx.query('SELECT 1');
+      }),
+    );
+    expect(isBoocoderError(failed, 'E_DATABASE')).toBe(true);
+    // Killed with a statement running: that statement fails.
+    const inFlight = rejection(db.query('SELECT pg_sleep(30)'));
+    const sleepers = `SELECT pid FROM pg_stat_activity
+      WHERE datname = current_database() AND query = 'SELECT pg_sleep(30)' AND state = 'active'`;
+    const sleeper = await waitFor('the statement to run', async () => {
+      return (await target.db.query<{ pid: number }>(sleepers)).rows[0];
+    });
+    await target.db.query('SELECT pg_terminate_backend($1)', [sleeper.pid]);
+    expect(isBoocoderError(await inFlight, 'E_DATABASE')).toBe(true);
     expect((await db.query<{ v: number }>('SELECT 1 AS v')).rows).toEqual([{ v: 1 }]);
   });
 
