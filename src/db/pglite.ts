@@ -26,6 +26,16 @@ import type { Db, Queryable, QueryResult } from './db.js';
 /** Pass as dataDir for a throwaway in-memory database (tests). */
 export const IN_MEMORY = 'memory';
 
+/**
+ * Every instance open in this process, with its data dir. It lives on a global symbol so the test
+ * suite's leak guard (test/helpers/chaos-leak-databases.ts) can find instances a test left open
+ * without loading PGlite into every test file.
+ */
+const OPEN_INSTANCES = Symbol.for('boocoder.pglite.openInstances');
+const globalSlots = globalThis as { [OPEN_INSTANCES]?: Map<Db, string> };
+globalSlots[OPEN_INSTANCES] ??= new Map<Db, string>();
+const openInstances = globalSlots[OPEN_INSTANCES];
+
 export interface PgliteDbOptions {
   /** A directory (created 0700) or IN_MEMORY. */
   dataDir: string;
@@ -78,7 +88,9 @@ export async function openPgliteDb(options: PgliteDbOptions): Promise<Db> {
       { cause: err },
     );
   }
-  return createPgliteAdapter(pglite, lock, logger);
+  const db = createPgliteAdapter(pglite, lock, logger);
+  openInstances.set(db, dataDir);
+  return db;
 }
 
 function createPgliteAdapter(pglite: PGlite, lock: DataDirLock | undefined, logger: Logger): Db {
@@ -132,6 +144,7 @@ function createPgliteAdapter(pglite: PGlite, lock: DataDirLock | undefined, logg
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      openInstances.delete(db);
       try {
         await pglite.close();
       } finally {

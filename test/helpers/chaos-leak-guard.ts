@@ -1,90 +1,62 @@
 /**
- * Leak guard (a vitest setup file, so it wraps every test file): a test file that leaves a child
- * process behind fails. It watches two things:
- *  - this process's children, read from /proc before the file's tests and after its last hook;
- *  - every process the file spawned (node's `child_process` diagnostics channel) and, for those
- *    started as the leader of their own process group (agents are), every live member of that
- *    group: an agent's tool processes are reparented to init when the agent exits, so they no
- *    longer show up as anybody's children, yet they are exactly what leaks.
- * Whatever is still alive a few seconds after the file's own cleanup is reported and then killed,
- * so one leaking file does not spill into the next.
+ * Leak guard (a vitest setup file, so it wraps every test file): a test file that leaves any of
+ * these behind fails, with a message naming each thing and, where known, the line that made it:
+ *  - a process (chaos-leak-processes.ts), agents' whole process groups included;
+ *  - an open socket (a PostgreSQL pool or client, an HTTP client), a listening server or a
+ *    connection it accepted, an armed interval that keeps the event loop alive
+ *    (chaos-leak-handles.ts);
+ *  - a PGlite database still open, a PostgreSQL test database never dropped
+ *    (chaos-leak-databases.ts);
+ *  - a `boocoder-*` temp folder still on disk, with the git worktrees registered in it
+ *    (chaos-leak-temp-dirs.ts).
+ * The check runs after the file's last hook (a setup file's afterAll runs last) and gives things a
+ * few seconds to finish closing. Whatever is left is then released (killed, closed, dropped,
+ * removed), so one leaking file does not spill into the next.
  */
-import type { ChildProcess } from 'node:child_process';
-import { subscribe } from 'node:diagnostics_channel';
-import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll } from 'vitest';
-import { liveGroupMembers, readProcStat } from '../../src/dispatcher/orphaned-agents.js';
-import { childrenOf } from './chaos-processes.js';
+import { formatLeaks, type Leak, releaseAll } from './chaos-leak-common.js';
+import { findLeftoverPgDatabases, findOpenPglite, testDatabasePrefix } from './chaos-leak-databases.js';
+import { trackHandles } from './chaos-leak-handles.js';
+import { trackProcesses } from './chaos-leak-processes.js';
+import { trackTempDirs } from './chaos-leak-temp-dirs.js';
 
-/** How long processes get to finish exiting after the file's cleanup (init reaps orphans lazily). */
+/** How long things get to finish closing after the file's cleanup (init reaps orphans lazily). */
 const SETTLE_MS = 5000;
+/** As in test/helpers/databases.ts, which cannot be imported here: it connects on load. */
+const ADMIN_DATABASE_URL = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+const POSTGRES_PORT = Number(new URL(ADMIN_DATABASE_URL).port || 5432);
 
-interface Spawned {
-  pid: number;
-  startTicks: number;
-  leadsGroup: boolean;
-}
+// Started when the setup file loads, before the test file's own imports: a server or interval
+// made at a test module's top level is the file's too.
+const processes = trackProcesses();
+const handles = trackHandles({ postgresPort: POSTGRES_PORT });
+const tempDirs = trackTempDirs();
 
-const spawned: Spawned[] = [];
-let baseline = new Set<number>();
-
-subscribe('child_process', (message) => {
-  const child = (message as { process?: ChildProcess }).process;
-  // The pid exists only once the process runs; a failed spawn has nothing to leak.
-  child?.once('spawn', () => {
-    const pid = child.pid;
-    const stat = pid === undefined ? undefined : readProcStat(pid);
-    if (pid !== undefined && stat)
-      spawned.push({ pid, startTicks: stat.startTicks, leadsGroup: stat.pgrp === pid });
-  });
-});
-
-function isLive(pid: number, startTicks?: number): boolean {
-  const stat = readProcStat(pid);
-  return (
-    stat !== undefined && stat.state !== 'Z' && (startTicks === undefined || stat.startTicks === startTicks)
-  );
-}
-
-function leftovers(): number[] {
-  const live = new Set(childrenOf(process.pid).filter((pid) => !baseline.has(pid) && isLive(pid)));
-  for (const s of spawned) {
-    if (isLive(s.pid, s.startTicks)) live.add(s.pid);
-    if (s.leadsGroup) for (const member of liveGroupMembers(s.pid, s.startTicks)) live.add(member);
-  }
-  return [...live].sort((a, b) => a - b);
-}
-
-function describeProcess(pid: number): string {
-  try {
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-    return `${pid} (${cmd.slice(0, 200)})`;
-  } catch {
-    return `${pid} (exited)`;
-  }
+function findLeaks(): Leak[] {
+  return [...processes.find(), ...handles.find(), ...findOpenPglite(), ...tempDirs.find()];
 }
 
 beforeAll(() => {
-  baseline = new Set(childrenOf(process.pid));
+  processes.takeBaseline();
 });
 
 afterAll(async () => {
   const deadline = Date.now() + SETTLE_MS;
-  let left = leftovers();
-  while (left.length > 0 && Date.now() < deadline) {
+  let leaks = findLeaks();
+  while (leaks.length > 0 && Date.now() < deadline) {
     await delay(50);
-    left = leftovers();
+    leaks = findLeaks();
   }
-  spawned.length = 0;
-  if (left.length === 0) return;
-  const report = left.map(describeProcess);
-  for (const pid of left) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
+  await releaseAll(leaks);
+  // Asked only by files that talked to PostgreSQL, once their connections are gone.
+  if (handles.contacted(POSTGRES_PORT)) {
+    const databases = await findLeftoverPgDatabases(ADMIN_DATABASE_URL, testDatabasePrefix());
+    await releaseAll(databases);
+    leaks = [...leaks, ...databases];
   }
-  throw new Error(`this test file left ${left.length} process(es) running: ${report.join('; ')}`);
+  processes.reset();
+  handles.reset();
+  tempDirs.reset();
+  if (leaks.length > 0) throw new Error(formatLeaks(leaks));
 });

@@ -173,7 +173,16 @@ export async function stopDaemonsAndRemove(home: string): Promise<void> {
     for (let i = 0; i < 300 && isAlive(pid); i++) await sleep(50);
     if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   }
-  await rm(home, { recursive: true, force: true });
+  // A daemon that was still starting (not yet in daemon.json) may write its data dir meanwhile:
+  // rm then fails with ENOTEMPTY, and retrying lets it finish.
+  await rm(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+}
+
+/** Runs every cleanup step even when one fails (a failed step must not leak the rest), then rethrows. */
+export async function cleanUpAll(steps: Array<() => Promise<unknown> | undefined>): Promise<void> {
+  const results = await Promise.allSettled(steps.map((step) => step()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** The daemon pids under `home` that are still running boocoder. */

@@ -12,6 +12,7 @@ import {
   BOOCODER_BIN,
   CLIENT_TEST_TOKEN,
   type ClientTestServers,
+  cleanUpAll,
   liveDaemonPids,
   pathWithThisNode,
   REPO_ROOT,
@@ -92,11 +93,13 @@ describe('Claude Code as a client', () => {
     listing = await claude('mcp', 'list');
   }, 240_000);
 
-  afterAll(async () => {
-    if (boocoderHome) await stopDaemonsAndRemove(boocoderHome);
-    await servers?.close();
-    if (claudeHome) await stopDaemonsAndRemove(claudeHome);
-  });
+  afterAll(() =>
+    cleanUpAll([
+      () => (boocoderHome ? stopDaemonsAndRemove(boocoderHome) : undefined),
+      () => servers?.close(),
+      () => (claudeHome ? stopDaemonsAndRemove(claudeHome) : undefined),
+    ]),
+  );
 
   it('connects over stdio from this checkout, through an auto-started daemon', async () => {
     expect(statusOf('boocoder'), listing).toBe('✔ Connected');

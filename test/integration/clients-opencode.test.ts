@@ -12,6 +12,7 @@ import {
   BOOCODER_BIN,
   CLIENT_TEST_TOKEN,
   type ClientTestServers,
+  cleanUpAll,
   daemonPids,
   pathWithThisNode,
   REPO_ROOT,
@@ -91,11 +92,13 @@ describe('opencode as a client', () => {
     expect(result.code, listing).toBe(0);
   }, 240_000);
 
-  afterAll(async () => {
-    if (boocoderHome) await stopDaemonsAndRemove(boocoderHome);
-    await servers?.close();
-    if (home) await stopDaemonsAndRemove(home);
-  });
+  afterAll(() =>
+    cleanUpAll([
+      () => (boocoderHome ? stopDaemonsAndRemove(boocoderHome) : undefined),
+      () => servers?.close(),
+      () => (home ? stopDaemonsAndRemove(home) : undefined),
+    ]),
+  );
 
   it('connects to the local (stdio) server from this checkout, through an auto-started daemon', async () => {
     expect(statusOf('boocoder'), listing).toEqual(['✓', 'connected']);
