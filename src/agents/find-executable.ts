@@ -1,10 +1,14 @@
 /**
  * Finds an agent's binary by walking directories ourselves: no shell and no `which`, so nothing
- * about the lookup can be re-parsed as a command, and the result says where it was found.
+ * about the lookup can be re-parsed as a command, and the result says where it was found. Also
+ * fingerprints what was found, from file metadata alone, so a probe can tell an unchanged binary
+ * without running it.
  */
+import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, readFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join } from 'node:path';
+import { access, open, readFile, realpath, stat } from 'node:fs/promises';
+import { dirname, extname, isAbsolute, join } from 'node:path';
+import { type AgentLaunchSpec, isAcceptableCommand, isValidAgentName } from './launch-specs.js';
 
 export interface SearchDir {
   dir: string;
@@ -87,4 +91,110 @@ export async function findExecutable(
     if (await isExecutableFile(path)) return { path, via };
   }
   return null;
+}
+
+/** How far up from a node script to look for the package.json of the package it belongs to. */
+const PACKAGE_JSON_LEVELS = 4;
+
+/** Device, inode, size and mtime of a regular file; null for anything else or nothing. */
+async function fileIdentity(path: string): Promise<string | null> {
+  const info = await stat(path, { bigint: true }).catch(() => null);
+  return info?.isFile() ? `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}` : null;
+}
+
+/** A `.js` file, or a script whose `#!` line runs node: what `npm install -g` links into bin. */
+async function isNodeScript(path: string): Promise<boolean> {
+  if (['.js', '.mjs', '.cjs'].includes(extname(path))) return true;
+  // O_NONBLOCK: a binary swapped for a FIFO after its stat would otherwise block this open (and
+  // the whole probe, which has no time box around fingerprinting) until someone writes to it.
+  const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const { buffer, bytesRead } = await file.read(Buffer.alloc(128), 0, 128, 0);
+    const firstLine = buffer.toString('latin1', 0, bytesRead).split('\n', 1)[0] ?? '';
+    return firstLine.startsWith('#!') && /\bnode\b/.test(firstLine);
+  } finally {
+    await file.close();
+  }
+}
+
+async function packageJsonIdentity(script: string): Promise<string | null> {
+  let dir = dirname(script);
+  for (let level = 0; level < PACKAGE_JSON_LEVELS; level++) {
+    const identity = await fileIdentity(join(dir, 'package.json'));
+    if (identity) return identity;
+    dir = dirname(dir);
+  }
+  return null;
+}
+
+/**
+ * What identifies the installed binary at `path` without running it: the real path it resolves
+ * to (npm links bin entries to a script inside the package) and that file's device, inode, size
+ * and mtime, so an upgrade, a reinstall or a re-pointed link changes it. A node script adds the
+ * same of its package's package.json: npm unpacks every file with one fixed 1985 mtime and a
+ * launcher script is often byte-identical across versions, so only the new inode would tell them
+ * apart, and a freed inode can be reused; package.json carries the version. Null when the file
+ * cannot be read.
+ */
+export async function fingerprintBinary(path: string): Promise<string | null> {
+  try {
+    const target = await realpath(path);
+    const identity = await fileIdentity(target);
+    if (!identity) return null;
+    const parts = [target, identity];
+    if (await isNodeScript(target)) parts.push(`package.json=${await packageJsonIdentity(target)}`);
+    return parts.join('|');
+  } catch {
+    return null;
+  }
+}
+
+export interface LocatedAgent {
+  spec: AgentLaunchSpec;
+  name: string;
+  label: string;
+  found: { path: string; via: string } | null;
+  fingerprint: string | null;
+  /** Why the agent cannot be run: an invalid name or command, or no such binary. */
+  error?: string;
+}
+
+/**
+ * The binary's fingerprint (fingerprintBinary) plus where it was found and the spec it is probed
+ * with: a probe is only as current as all of them, so a change in any one means probing again.
+ */
+async function fingerprintOf(
+  spec: AgentLaunchSpec,
+  found: { path: string; via: string },
+): Promise<string | null> {
+  const binary = await fingerprintBinary(found.path);
+  if (!binary) return null;
+  const identity = [
+    found.path,
+    found.via,
+    binary,
+    spec.command,
+    spec.args,
+    spec.versionArgs ?? null,
+    spec.env,
+  ];
+  return createHash('sha256').update(JSON.stringify(identity)).digest('hex');
+}
+
+/** Finds the agent's binary and fingerprints it; runs nothing. */
+export async function locateAgent(spec: AgentLaunchSpec, dirs: readonly SearchDir[]): Promise<LocatedAgent> {
+  const located = {
+    spec,
+    name: String(spec.name).slice(0, 64),
+    label: String(spec.label).slice(0, 200),
+    found: null,
+    fingerprint: null,
+  };
+  // Refused before any lookup or spawn: names like `--foo`, `;rm -rf /`, `../x` and commands that
+  // are relative paths or option-like would be injection or path-traversal attempts.
+  if (!isValidAgentName(spec.name)) return { ...located, error: 'invalid agent name' };
+  if (!isAcceptableCommand(spec.command)) return { ...located, error: 'invalid command' };
+  const found = await findExecutable(spec.command, dirs);
+  if (!found) return { ...located, error: `${spec.command} not found` };
+  return { ...located, found, fingerprint: await fingerprintOf(spec, found) };
 }

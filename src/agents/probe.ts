@@ -3,14 +3,15 @@
  * binaries found on the user's PATH, so it treats them as untrusted: exact version arguments only,
  * no shell, a neutral working directory, a timeout that kills the whole process group (a fake
  * binary can leave hanging children) and an output cap (a binary printing 100 MB must not be held).
+ * A binary unchanged since an earlier probe (same fingerprint) is not run again at all.
  */
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { type AcpHandshake, acpHandshake } from './acp-handshake.js';
 import { HeadBuffer } from './capped-output.js';
-import { agentSearchDirs, findExecutable, type SearchDir } from './find-executable.js';
-import { type AgentLaunchSpec, isAcceptableCommand, isValidAgentName } from './launch-specs.js';
+import { agentSearchDirs, type LocatedAgent, locateAgent } from './find-executable.js';
+import type { AgentLaunchSpec } from './launch-specs.js';
 import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from './process-group.js';
 
 export interface ProbeResult {
@@ -20,6 +21,8 @@ export interface ProbeResult {
   version: string | null;
   /** Where the binary was found ('config', 'PATH', 'npm-prefix', '~/.local/bin'...), null if not. */
   foundVia: string | null;
+  /** Identifies the binary and how it is launched (see locateAgent); null when not found. */
+  fingerprint: string | null;
   /**
    * With `handshake`: the binary answered ACP `initialize`. Without: the binary exists and its spec
    * starts an ACP server (not verified).
@@ -157,26 +160,25 @@ export async function readVersion(
 }
 
 async function probeOne(
-  spec: AgentLaunchSpec,
-  dirs: readonly SearchDir[],
+  agent: LocatedAgent,
   run: VersionRunOptions,
   handshake: ProbeHandshakeOptions | undefined,
 ): Promise<ProbeResult> {
-  const base = { name: String(spec.name).slice(0, 64), label: String(spec.label).slice(0, 200) };
-  const missing = {
-    installPath: null,
-    version: null,
-    foundVia: null,
-    supportsAcp: false,
-    supportsMcpClient: false,
-    needsAuth: false,
-  };
-  // Refused before any lookup or spawn: names like `--foo`, `;rm -rf /`, `../x` and commands that
-  // are relative paths or option-like would be injection or path-traversal attempts.
-  if (!isValidAgentName(spec.name)) return { ...base, ...missing, error: 'invalid agent name' };
-  if (!isAcceptableCommand(spec.command)) return { ...base, ...missing, error: 'invalid command' };
-  const found = await findExecutable(spec.command, dirs);
-  if (!found) return { ...base, ...missing, error: `${spec.command} not found` };
+  const { spec, found } = agent;
+  const base = { name: agent.name, label: agent.label };
+  if (!found) {
+    return {
+      ...base,
+      installPath: null,
+      version: null,
+      foundVia: null,
+      fingerprint: null,
+      supportsAcp: false,
+      supportsMcpClient: false,
+      needsAuth: false,
+      error: agent.error ?? 'not found',
+    };
+  }
   const [version, acp] = await Promise.all([
     spec.versionArgs
       ? readVersion(found.path, spec.versionArgs, run)
@@ -189,7 +191,7 @@ async function probeOne(
         })
       : Promise.resolve(undefined),
   ]);
-  const located = { ...base, installPath: found.path, foundVia: found.via };
+  const located = { ...base, installPath: found.path, foundVia: found.via, fingerprint: agent.fingerprint };
   if (!acp) {
     return {
       ...located,
@@ -215,8 +217,22 @@ async function probeOne(
   };
 }
 
-/** Probes every spec in parallel; never throws for a single agent's failure (see `error`). */
-export async function probeAgents(options: ProbeOptions): Promise<ProbeResult[]> {
+export interface ChangedAgentsProbe {
+  /** The agents that were probed: new, changed, or no longer found. */
+  probed: ProbeResult[];
+  /** The agents whose binary still has the fingerprint `known` gave: nothing was run for them. */
+  unchanged: { name: string; fingerprint: string }[];
+}
+
+/**
+ * Probes, in parallel, every spec whose binary is not the one `known` (agent name to the
+ * fingerprint of its last probe) describes. An unchanged binary is not run at all: no version
+ * command and no handshake. Never throws for a single agent's failure (see ProbeResult.error).
+ */
+export async function probeChangedAgents(
+  options: ProbeOptions,
+  known: ReadonlyMap<string, string>,
+): Promise<ChangedAgentsProbe> {
   const dirs = await agentSearchDirs({
     pathEnv: options.pathEnv,
     ...(options.homeDir ? { homeDir: options.homeDir } : {}),
@@ -228,5 +244,18 @@ export async function probeAgents(options: ProbeOptions): Promise<ProbeResult[]>
     timeoutMs: options.timeoutMs ?? 10_000,
     maxOutputBytes: options.maxOutputBytes ?? 64 * 1024,
   };
-  return Promise.all(options.specs.map((spec) => probeOne(spec, dirs, run, options.handshake)));
+  const located = await Promise.all(options.specs.map((spec) => locateAgent(spec, dirs)));
+  const isUnchanged = (a: LocatedAgent) => a.fingerprint !== null && known.get(a.name) === a.fingerprint;
+  const probed = await Promise.all(
+    located.filter((a) => !isUnchanged(a)).map((a) => probeOne(a, run, options.handshake)),
+  );
+  const unchanged = located
+    .filter(isUnchanged)
+    .map((a) => ({ name: a.name, fingerprint: a.fingerprint as string }));
+  return { probed, unchanged };
+}
+
+/** Probes every spec in parallel; never throws for a single agent's failure (see `error`). */
+export async function probeAgents(options: ProbeOptions): Promise<ProbeResult[]> {
+  return (await probeChangedAgents(options, new Map())).probed;
 }

@@ -17,6 +17,8 @@ export interface AvailableAgent {
   probeError: string | null;
   needsAuth: boolean;
   acpInfo: Record<string, unknown> | null;
+  /** What the probe saw of the binary (probe.ts): the same fingerprint means the probe still holds. */
+  binaryFingerprint: string | null;
 }
 
 export type AgentProbeRow = Omit<AvailableAgent, 'lastProbedAt'>;
@@ -28,16 +30,18 @@ export async function upsertAvailableAgents(db: Queryable, agents: AgentProbeRow
   const json = <K extends 'models' | 'commands' | 'acpInfo'>(k: K) => agents.map((a) => JSON.stringify(a[k]));
   await db.query(
     `INSERT INTO available_agents (name, install_path, version, supports_acp, supports_mcp_client, label, transport,
-                                   found_via, probe_error, needs_auth, models, commands, acp_info, last_probed_at)
-     SELECT n, p, v, acp, mcp, l, t, f, e, na, m::jsonb, c::jsonb, i::jsonb, clock_timestamp()
+                                   found_via, probe_error, needs_auth, models, commands, acp_info, binary_fingerprint,
+                                   last_probed_at)
+     SELECT n, p, v, acp, mcp, l, t, f, e, na, m::jsonb, c::jsonb, i::jsonb, b, clock_timestamp()
        FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[], $6::text[], $7::text[], $8::text[],
-                   $9::text[], $10::bool[], $11::text[], $12::text[], $13::text[])
-            AS u(n, p, v, acp, mcp, l, t, f, e, na, m, c, i)
+                   $9::text[], $10::bool[], $11::text[], $12::text[], $13::text[], $14::text[])
+            AS u(n, p, v, acp, mcp, l, t, f, e, na, m, c, i, b)
      ON CONFLICT (name) DO UPDATE SET install_path = EXCLUDED.install_path, version = EXCLUDED.version,
         supports_acp = EXCLUDED.supports_acp, supports_mcp_client = EXCLUDED.supports_mcp_client,
         label = EXCLUDED.label, transport = EXCLUDED.transport, found_via = EXCLUDED.found_via,
         probe_error = EXCLUDED.probe_error, needs_auth = EXCLUDED.needs_auth, models = EXCLUDED.models,
-        commands = EXCLUDED.commands, acp_info = EXCLUDED.acp_info, last_probed_at = EXCLUDED.last_probed_at`,
+        commands = EXCLUDED.commands, acp_info = EXCLUDED.acp_info, binary_fingerprint = EXCLUDED.binary_fingerprint,
+        last_probed_at = EXCLUDED.last_probed_at`,
     [
       col('name'),
       col('installPath'),
@@ -52,6 +56,7 @@ export async function upsertAvailableAgents(db: Queryable, agents: AgentProbeRow
       json('models'),
       json('commands'),
       json('acpInfo'),
+      col('binaryFingerprint'),
     ],
   );
 }

@@ -1,7 +1,7 @@
 /** The agent registry: probe the machine for coding agents and keep what was found in available_agents. */
 import { buildAgentEnv } from '../agents/agent-env.js';
 import { listLaunchSpecs } from '../agents/launch-specs.js';
-import { type ProbeResult, probeAgents } from '../agents/probe.js';
+import { type ProbeResult, probeChangedAgents } from '../agents/probe.js';
 import {
   type AgentProbeRow,
   type AvailableAgent,
@@ -23,6 +23,7 @@ function toRow(r: ProbeResult): AgentProbeRow {
     foundVia: r.foundVia,
     probeError: r.error ?? null,
     needsAuth: r.needsAuth,
+    binaryFingerprint: r.fingerprint,
     models: acp?.models ?? [],
     commands: acp?.commands ?? [],
     acpInfo: acp
@@ -38,22 +39,37 @@ function toRow(r: ProbeResult): AgentProbeRow {
   };
 }
 
+export interface RegisteredAgent extends AvailableAgent {
+  /** True when this call did not probe the agent: the row is an earlier probe's, still current. */
+  cached: boolean;
+}
+
+/** Agent name to the binary fingerprint of its stored probe. */
+function storedFingerprints(known: readonly AvailableAgent[]): Map<string, string> {
+  return new Map(known.flatMap((k) => (k.binaryFingerprint ? [[k.name, k.binaryFingerprint] as const] : [])));
+}
+
 /**
- * Returns the registry. It probes (with an ACP handshake, as the agent would run in a task) when
- * asked to (`refresh`) or when an agent has never been probed; otherwise the stored probe is reused.
+ * Probes the configured agents (with an ACP handshake, as the agent would run in a task) and
+ * returns the registry. An agent whose binary is unchanged since its stored probe (same
+ * fingerprint: path, inode, size, mtime, spec) is not run again and keeps its stored row, unless
+ * `refresh` asks for a cold probe of every agent. A binary gone missing is recorded as not installed.
  */
-export async function probeAndRecordAgents(deps: Deps, refresh: boolean): Promise<AvailableAgent[]> {
+export async function probeAndRecordAgents(deps: Deps, refresh: boolean): Promise<RegisteredAgent[]> {
   const specs = listLaunchSpecs(deps.config.agents);
-  const known = await listAvailableAgents(deps.db);
-  const missing = specs.some((s) => !known.some((k) => k.name === s.name));
-  if (!refresh && !missing) return known;
+  const known = refresh ? new Map<string, string>() : storedFingerprints(await listAvailableAgents(deps.db));
   const { home, childEnv } = deps.config;
-  const results = await probeAgents({
-    specs,
-    pathEnv: childEnv.PATH ?? '',
-    homeDir: childEnv.HOME,
-    handshake: { env: (spec) => buildAgentEnv({ spec, home, childEnv }) },
-  });
-  await upsertAvailableAgents(deps.db, results.map(toRow));
-  return listAvailableAgents(deps.db);
+  const { probed } = await probeChangedAgents(
+    {
+      specs,
+      pathEnv: childEnv.PATH ?? '',
+      homeDir: childEnv.HOME,
+      handshake: { env: (spec) => buildAgentEnv({ spec, home, childEnv }) },
+    },
+    known,
+  );
+  await upsertAvailableAgents(deps.db, probed.map(toRow));
+  const probedNames = new Set(probed.map((r) => r.name));
+  const agents = await listAvailableAgents(deps.db);
+  return agents.map((a) => ({ ...a, cached: !probedNames.has(a.name) }));
 }

@@ -20,6 +20,7 @@ const agentView = z.object({
   transport: z.string().nullable(),
   probe_error: z.string().nullable(),
   last_probed_at: isoSchema,
+  cached: z.boolean(),
 });
 
 export function registerProbeAgentsTool(server: McpServer, deps: Deps): void {
@@ -30,7 +31,9 @@ export function registerProbeAgentsTool(server: McpServer, deps: Deps): void {
       description:
         'Finds the known coding-agent CLIs (opencode, claude, codex, gemini, qwen, and configured agents), their ' +
         'install path, version, ACP support (initialize + session/new in a scratch folder: models, modes, commands, ' +
-        'whether a login is needed), stores them in the registry and returns it. refresh=true probes again.',
+        'whether a login is needed), stores them in the registry and returns it. An agent whose binary is ' +
+        'unchanged since its last probe is not run again (cached=true); refresh=true probes every agent again ' +
+        '(after a login or a config change outside the binary).',
       inputSchema: { refresh: z.boolean().optional() },
       outputSchema: { agents: z.array(agentView) },
       annotations: {
@@ -60,6 +63,7 @@ export function registerProbeAgentsTool(server: McpServer, deps: Deps): void {
             transport: a.transport,
             probe_error: a.probeError,
             last_probed_at: iso(a.lastProbedAt),
+            cached: a.cached,
           })),
         });
       }),

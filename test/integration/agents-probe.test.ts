@@ -1,10 +1,22 @@
-import { chmod, mkdir, mkdtemp, readdir, realpath, rm, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  realpath,
+  rename,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentLaunchSpec } from '../../src/agents/launch-specs.js';
 import { BUILTIN_AGENT_NAMES, listLaunchSpecs } from '../../src/agents/launch-specs.js';
-import { probeAgents } from '../../src/agents/probe.js';
+import { probeAgents, probeChangedAgents } from '../../src/agents/probe.js';
 
 let root: string;
 
@@ -50,6 +62,7 @@ describe('probeAgents with fake agents', () => {
       installPath: path,
       version: '2.3.4-beta.1',
       foundVia: 'PATH',
+      fingerprint: expect.stringMatching(/^[0-9a-f]{64}$/),
       supportsAcp: true,
       supportsMcpClient: false,
       needsAuth: false,
@@ -137,6 +150,117 @@ describe('probeAgents with fake agents', () => {
     expect(results.map((r) => r.version)).toEqual(['3.1.0', '3.2.0', '3.3.0']);
     expect(await readdir(barrier)).toHaveLength(3);
   }, 30_000);
+});
+
+describe('probeChangedAgents: a binary unchanged since its last probe is not run', () => {
+  /** A fake agent that appends a line to `runs` each time it is started, then prints a version. */
+  const counting = (dir: string, name: string, version = '1.0.0') =>
+    fake(dir, name, `echo run >> "${join(root, 'runs')}"\necho ${version}`);
+  const runs = async () =>
+    (await readFile(join(root, 'runs'), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+  const probeWith = (known: ReadonlyMap<string, string>, specs = [spec('counted', 'fake-counted')]) =>
+    probeChangedAgents({ specs, pathEnv: join(root, 'bin'), homeDir: root }, known);
+  const knownFrom = (r: { probed: { name: string; fingerprint: string | null }[] }) =>
+    new Map(r.probed.map((p) => [p.name, p.fingerprint as string]));
+
+  it('skips the binary entirely when its fingerprint matches, and runs it again without one', async () => {
+    await counting(join(root, 'bin'), 'fake-counted');
+    const first = await probeWith(new Map());
+    expect(first.probed).toMatchObject([{ name: 'counted', version: '1.0.0' }]);
+    expect(await runs()).toBe(1);
+
+    const second = await probeWith(knownFrom(first));
+    expect(second).toEqual({
+      probed: [],
+      unchanged: [{ name: 'counted', fingerprint: first.probed[0]?.fingerprint }],
+    });
+    expect(await runs()).toBe(1);
+
+    // What `refresh` does: no stored fingerprints, so a cold probe.
+    await probeWith(new Map());
+    expect(await runs()).toBe(2);
+  });
+
+  it('runs a binary again once it is touched, or replaced by a same-looking file (new inode)', async () => {
+    const path = await counting(join(root, 'bin'), 'fake-counted');
+    const old = new Date('2001-02-03T04:05:06Z');
+    await utimes(path, old, old);
+    const first = await probeWith(new Map());
+
+    await utimes(path, old, new Date('2002-02-03T04:05:06Z'));
+    const touched = await probeWith(knownFrom(first));
+    expect(touched.unchanged).toEqual([]);
+    expect(touched.probed[0]?.fingerprint).not.toBe(first.probed[0]?.fingerprint);
+    expect(await runs()).toBe(2);
+
+    // An upgrade that writes identical bytes with the same mtime (npm fixes every mtime) still
+    // gets a new inode.
+    await utimes(path, old, old);
+    const before = await probeWith(new Map());
+    const staged = await counting(join(root, 'staging'), 'fake-counted');
+    await utimes(staged, old, old);
+    await rename(staged, path);
+    const replaced = await probeWith(knownFrom(before));
+    expect(replaced.unchanged).toEqual([]);
+    expect(await runs()).toBe(4);
+  });
+
+  it('follows an npm bin link to its node script and notices an upgrade of the package', async () => {
+    const pkg = (version: string) => join(root, 'lib', 'node_modules', `pkg-${version}`);
+    for (const version of ['1.0.0', '2.0.0']) {
+      await mkdir(join(pkg(version), 'bin'), { recursive: true });
+      await writeFile(join(pkg(version), 'package.json'), JSON.stringify({ name: 'pkg', version }));
+      const script = join(pkg(version), 'bin', 'cli.js');
+      await writeFile(
+        script,
+        `#!${process.execPath}\nrequire('node:fs').appendFileSync(${JSON.stringify(join(root, 'runs'))}, 'run\\n');\nconsole.log(${JSON.stringify(version)});\n`,
+      );
+      await chmod(script, 0o755);
+    }
+    await mkdir(join(root, 'bin'));
+    const link = join(root, 'bin', 'fake-counted');
+    await symlink(join(pkg('1.0.0'), 'bin', 'cli.js'), link);
+    const first = await probeWith(new Map());
+    expect(first.probed).toMatchObject([{ installPath: link, version: '1.0.0' }]);
+    expect((await probeWith(knownFrom(first))).probed).toEqual([]);
+
+    // The package's own version changes while the launcher script stays byte-identical.
+    await writeFile(join(pkg('1.0.0'), 'package.json'), JSON.stringify({ name: 'pkg', version: '1.0.1' }));
+    const upgraded = await probeWith(knownFrom(first));
+    expect(upgraded.probed).toMatchObject([{ installPath: link, version: '1.0.0' }]);
+
+    // The link re-pointed to another version of the package.
+    await rm(link);
+    await symlink(join(pkg('2.0.0'), 'bin', 'cli.js'), link);
+    const relinked = await probeWith(knownFrom(upgraded));
+    expect(relinked.probed).toMatchObject([{ installPath: link, version: '2.0.0' }]);
+    expect(await runs()).toBe(3);
+  });
+
+  it('probes again when the spec changes, and records a vanished binary as not installed', async () => {
+    const path = await counting(join(root, 'bin'), 'fake-counted');
+    const first = await probeWith(new Map());
+    const otherArgs = await probeWith(knownFrom(first), [
+      { ...spec('counted', 'fake-counted'), args: ['acp'] },
+    ]);
+    expect(otherArgs.unchanged).toEqual([]);
+    expect(await runs()).toBe(2);
+
+    await rm(path);
+    const gone = await probeWith(knownFrom(first));
+    expect(gone).toEqual({
+      probed: [
+        expect.objectContaining({
+          name: 'counted',
+          installPath: null,
+          fingerprint: null,
+          supportsAcp: false,
+          error: 'fake-counted not found',
+        }),
+      ],
+      unchanged: [],
+    });
+  });
 });
 
 describe('probeAgents on this machine', () => {
