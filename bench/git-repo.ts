@@ -17,6 +17,11 @@ export const GIT_ENV: Record<string, string> = {
   GIT_COMMITTER_NAME: 'bench',
   GIT_COMMITTER_EMAIL: 'bench@localhost',
   LC_ALL: 'C',
+  // No background `gc --auto` after a commit: it repacks (and deletes loose objects) while the
+  // capture suite copies the repository, and its load would land in someone's timing.
+  GIT_CONFIG_COUNT: '1',
+  GIT_CONFIG_KEY_0: 'gc.auto',
+  GIT_CONFIG_VALUE_0: '0',
 };
 
 export interface GitOutput {

@@ -74,6 +74,9 @@ interface Trees {
 
 async function buildTrees(): Promise<Trees> {
   const repo = await makeRepo('capture', repoFiles());
+  // Packed, as a cloned or long-used repository is: fresh from makeRepo its 20,000 blobs are loose
+  // objects, and every object lookup would be a file system call no real repository of this size pays.
+  await git(repo, 'gc', '-q');
   const initial = await git(repo, 'rev-parse', 'HEAD');
   const worktreesRoot = await tempDir('capture-wt');
   const session = (await ensureSessionWorktree({ repoPath: repo, worktreesRoot, sessionId: 'bench' })).path;

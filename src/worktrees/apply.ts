@@ -4,12 +4,18 @@
  * it), so a change is "the file must hash to X; make it hold Y". If the file on disk is not X,
  * nothing is written (E_BASE_MOVED): the user's own edits are never overwritten.
  */
+
 import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, open, readFile, realpath, rename, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { inflate } from 'node:zlib';
 import { BoocoderError } from '../errors.js';
 import { assertOid, runGitBuffer } from './git.js';
 import { assertNoSymlinkInPath, assertSafeRepoPath, describePath } from './path-policy.js';
+
+const inflateAsync = promisify(inflate);
 
 export interface FileChange {
   filePath: string;
@@ -20,7 +26,8 @@ export interface FileChange {
   resultMode: string | null;
 }
 
-const MAX_BLOB_BYTES = 1024 * 1024 * 1024;
+/** The largest file apply writes; capture refuses larger ones, so every captured change can be applied. */
+export const MAX_FILE_BYTES = 1024 * 1024 * 1024;
 
 /** The git blob id of some bytes, computed in-process: nothing (no clean filter) can run. */
 export function blobOidOf(bytes: Buffer, format: 'sha1' | 'sha256' = 'sha1'): string {
@@ -31,15 +38,54 @@ function formatOf(oid: string): 'sha1' | 'sha256' {
   return oid.length === 64 ? 'sha256' : 'sha1';
 }
 
+/**
+ * The blob's bytes from the loose object file `.git/objects/xx/yyyy`, read and inflated in-process:
+ * a capture writes every blob it records as a loose object, so applying one needs no git process.
+ * Null when the object is not there as a loose file (packed, or `.git` is not a plain folder).
+ */
+async function readLooseBlob(repoRoot: string, oid: string): Promise<Buffer | null> {
+  const path = join(repoRoot, '.git', 'objects', oid.slice(0, 2), oid.slice(2));
+  let compressed: Buffer;
+  try {
+    // O_NOFOLLOW and a regular-file size check: a FIFO or a link to /dev/zero planted there must
+    // not hang or exhaust the server (the content itself is checked against the oid by the caller).
+    const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      const st = await handle.stat();
+      if (!st.isFile() || st.size > MAX_FILE_BYTES) return null;
+      compressed = await handle.readFile();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return null;
+  }
+  let object: Buffer;
+  try {
+    object = await inflateAsync(compressed, { maxOutputLength: MAX_FILE_BYTES + 64 });
+  } catch {
+    return null; // not a loose object git wrote: let git read the store
+  }
+  const nul = object.indexOf(0);
+  const header = object.subarray(0, nul === -1 ? 0 : nul).toString('latin1');
+  const body = object.subarray(nul + 1);
+  return header === `blob ${body.length}` ? body : null;
+}
+
 /** Reads a blob's raw bytes from the repository's object store and checks they hash to `oid`. */
 export async function readBlob(repoRoot: string, oid: string): Promise<Buffer> {
   assertOid(oid, 'the blob id');
-  const r = await runGitBuffer(['cat-file', 'blob', oid], { cwd: repoRoot, maxBuffer: MAX_BLOB_BYTES });
+  const format = formatOf(oid);
+  // The hash is the proof that a loose file read directly holds this blob and nothing else.
+  const loose = await readLooseBlob(repoRoot, oid);
+  if (loose && blobOidOf(loose, format) === oid) return loose;
+  const bytes = (await runGitBuffer(['cat-file', 'blob', oid], { cwd: repoRoot, maxBuffer: MAX_FILE_BYTES }))
+    .stdout;
   // Belt and braces against object replacement (refs/replace is also disabled in git.ts).
-  if (blobOidOf(r.stdout, formatOf(oid)) !== oid) {
+  if (blobOidOf(bytes, format) !== oid) {
     throw new BoocoderError('E_GIT_FAILED', `the object store returned other bytes for blob ${oid}`);
   }
-  return r.stdout;
+  return bytes;
 }
 
 interface FileState {

@@ -1,12 +1,22 @@
 /**
  * Turns what an agent did in a session worktree into per-file changes. Everything in the worktree
- * is staged and committed on the worktree's branch (plumbing: no commit hook can exist to run),
- * then `sinceCommit..newCommit` is diffed with `--no-renames`, so each path is one change and the
- * next capture sees only what came after. A fixed number of git calls, whatever the file count.
+ * is staged into its index (stage-worktree.ts); `sinceCommit` is diffed once against that index
+ * with `--no-renames --raw -p`, so each path is one change with its modes, object ids and patch,
+ * while the index is written as a tree and a commit (plumbing: no commit hook can exist to run).
+ * Only when the diff is within limits does the worktree's branch move to that commit, so the next
+ * capture sees only what came after. A fixed number of git calls, whatever the file count: nine,
+ * two of them to find the worktree's git directory and filter drivers (plus one per symlink, and
+ * one when the agent made commits of its own); a capture with nothing to record stops after three.
  */
 import { BoocoderError } from '../errors.js';
-import { assertOid, type RunGitOptions, runGit, runGitBuffer, streamGit } from './git.js';
-import { oversizeDiffPlaceholder, PatchSplitter } from './patch-split.js';
+import { MAX_FILE_BYTES } from './apply.js';
+import { assertOid, type RunGitOptions, runGit, streamGit } from './git.js';
+import {
+  overBudgetDiffPlaceholder,
+  oversizeDiffPlaceholder,
+  type PatchSegment,
+  RawAndPatchSplitter,
+} from './patch-split.js';
 import { checkRepoPath } from './path-policy.js';
 import { worktreeGitOptions } from './repository.js';
 import { type SkippedPath, splitNul, stageWorktree } from './stage-worktree.js';
@@ -34,7 +44,17 @@ export interface CaptureLimits {
   maxFiles: number;
   /** per file: a larger diff is replaced by a placeholder (diffBytes keeps the real size) */
   maxDiffBytes: number;
+  /** all files together: diffs past this total are replaced by placeholders too (default 32 MiB) */
+  maxTotalDiffBytes?: number;
+  /** a larger file: E_DIFF_TOO_LARGE, and nothing is committed (default: the largest apply writes) */
+  maxFileBytes?: number;
 }
+
+/**
+ * Bounds what one capture holds in memory and writes to the database: without it, 5,000 files of
+ * just under the per-file limit would be gigabytes of diff text.
+ */
+export const DEFAULT_MAX_TOTAL_DIFF_BYTES = 32 * 1024 * 1024;
 
 export interface CaptureResult {
   /** the commit the changes lead to; equals sinceCommit when nothing changed */
@@ -53,14 +73,14 @@ interface RawEntry {
   filePath: string;
 }
 
-/** Parses `diff-tree -r -z` raw output: `:mode mode oid oid STATUS\0path\0` per file. */
+/** Parses `diff-index -r -z --raw` records: `:mode mode oid oid STATUS\0path\0` per file. */
 export function parseRawDiff(buf: Buffer): RawEntry[] {
   const fields = splitNul(buf);
   const out: RawEntry[] = [];
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const meta = (fields[i] as Buffer).toString('latin1');
     const m = /^:(\d{6}) (\d{6}) ([0-9a-f]+) ([0-9a-f]+) ([A-Z])\d*$/.exec(meta);
-    if (!m) throw new BoocoderError('E_GIT_FAILED', 'unexpected output from git diff-tree');
+    if (!m) throw new BoocoderError('E_GIT_FAILED', 'unexpected output from git diff');
     out.push({
       baseMode: m[1] as string,
       resultMode: m[2] as string,
@@ -99,23 +119,81 @@ function unsafeReasonOf(e: RawEntry): string | null {
   return null;
 }
 
-async function rawDiff(opts: RunGitOptions, from: string, to: string): Promise<RawEntry[]> {
-  const r = await runGitBuffer(['diff-tree', '-z', ...DIFF_FLAGS, from, to], opts);
-  return parseRawDiff(r.stdout);
+interface StagedDiff {
+  entries: RawEntry[];
+  segments: PatchSegment[];
 }
 
-async function patches(opts: RunGitOptions, from: string, to: string, maxStored: number) {
-  const splitter = new PatchSplitter(maxStored);
+/**
+ * `since` against the staged index, which holds exactly what write-tree makes the new tree: every
+ * file's raw record, then its patch. Aborts past `maxFiles` files.
+ */
+async function diffStaged(
+  opts: RunGitOptions,
+  since: string,
+  limits: Required<CaptureLimits>,
+): Promise<StagedDiff> {
+  const splitter = new RawAndPatchSplitter(limits.maxFiles, limits.maxDiffBytes, limits.maxTotalDiffBytes);
   await streamGit(
-    ['diff-tree', '-p', '--no-color', '--src-prefix=a/', '--dst-prefix=b/', ...DIFF_FLAGS, from, to],
+    [
+      'diff-index',
+      '--cached',
+      '-z',
+      '--raw',
+      '-p',
+      '--no-color',
+      '--src-prefix=a/',
+      '--dst-prefix=b/',
+      ...DIFF_FLAGS,
+      since,
+    ],
     opts,
     (chunk) => splitter.push(chunk),
   );
-  return splitter.finish();
+  const { raw, segments } = splitter.finish();
+  return { entries: parseRawDiff(raw), segments };
 }
 
-async function revParse(opts: RunGitOptions, rev: string): Promise<string> {
-  return (await runGit(['rev-parse', '--verify', '--end-of-options', rev], opts)).stdout.trim();
+/** Writes the index as a tree, and a commit of that tree on `parent` that no branch points at yet. */
+async function commitIndex(
+  opts: RunGitOptions,
+  parent: string,
+  message: string,
+): Promise<{ tree: string; commit: string }> {
+  const tree = (await runGit(['write-tree'], opts)).stdout.trim();
+  const r = await runGit(['commit-tree', tree, '-p', parent, '-F', '-'], {
+    ...opts,
+    input: `${message || 'boocoder'}\n`,
+  });
+  return { tree, commit: r.stdout.trim() };
+}
+
+/** The tree of a commit. */
+async function treeOf(opts: RunGitOptions, commit: string): Promise<string> {
+  const r = await runGit(['rev-parse', '--verify', '--end-of-options', `${commit}^{tree}`], opts);
+  return r.stdout.trim();
+}
+
+/** Waits for both, so no git process outlives the capture, then throws the first failure. */
+async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
+}
+
+/** A file's patch text, or a placeholder saying which limit kept it out. */
+function storedDiff(
+  filePath: string,
+  parts: PatchSegment[],
+  diffBytes: number,
+  limits: Required<CaptureLimits>,
+): string {
+  if (diffBytes > limits.maxDiffBytes)
+    return oversizeDiffPlaceholder(filePath, diffBytes, limits.maxDiffBytes);
+  if (parts.some((p) => !p.complete))
+    return overBudgetDiffPlaceholder(filePath, diffBytes, limits.maxTotalDiffBytes);
+  return Buffer.concat(parts.map((p) => p.bytes)).toString('utf8');
 }
 
 /**
@@ -131,34 +209,32 @@ export async function captureChanges(input: {
   limits: CaptureLimits;
 }): Promise<CaptureResult> {
   const since = assertOid(input.sinceCommit, 'sinceCommit');
+  const limits: Required<CaptureLimits> = {
+    maxTotalDiffBytes: DEFAULT_MAX_TOTAL_DIFF_BYTES,
+    maxFileBytes: MAX_FILE_BYTES,
+    ...input.limits,
+  };
   const opts = await worktreeGitOptions(input.repoPath, input.worktreePath);
-  const head = await revParse(opts, 'HEAD^{commit}');
-  const zeroOid = '0'.repeat(head.length);
-  const { skipped } = await stageWorktree(opts, opts.cwd, zeroOid, input.limits.maxFiles);
-  const tree = (await runGit(['write-tree'], opts)).stdout.trim();
-
-  // Count before committing: over the limit, the branch stays where it was.
-  const entries = await rawDiff(opts, since, tree);
-  if (entries.length > input.limits.maxFiles) {
-    throw new BoocoderError(
-      'E_TOO_MANY_FILES',
-      `the agent changed ${entries.length} files, over the limit of ${input.limits.maxFiles}; ask for a smaller task or add build output to .gitignore`,
-    );
-  }
+  const { head, clean, skipped } = await stageWorktree(opts, opts.cwd, {
+    maxNewFiles: limits.maxFiles,
+    maxFileBytes: limits.maxFileBytes,
+  });
+  if (clean && head === since) return { commit: since, changes: [], skipped };
+  // The diff reads the index while write-tree and commit-tree run beside it. The new commit is only
+  // an object until update-ref: over the file limit, the branch stays where it was.
+  const [staged, { entries, segments }] = await both(
+    commitIndex(opts, head, input.message),
+    diffStaged(opts, since, limits),
+  );
   if (entries.length === 0) return { commit: since, changes: [], skipped };
+  // From HEAD = since, some change means a new tree; an agent's own commits may already hold it.
   let commit = head;
-  if (tree !== (await revParse(opts, 'HEAD^{tree}'))) {
-    commit = (
-      await runGit(['commit-tree', tree, '-p', head, '-F', '-'], {
-        ...opts,
-        input: `${input.message || 'boocoder'}\n`,
-      })
-    ).stdout.trim();
+  if (head === since || staged.tree !== (await treeOf(opts, head))) {
+    commit = staged.commit;
     // Compare-and-swap on the old head: a concurrent writer makes this fail instead of losing work.
     await runGit(['update-ref', '-m', 'boocoder: capture', 'HEAD', commit, head], opts);
   }
 
-  const segments = await patches(opts, since, tree, input.limits.maxDiffBytes);
   const changes: CapturedChange[] = [];
   let next = 0;
   for (const e of entries) {
@@ -167,12 +243,9 @@ export async function captureChanges(input: {
     const parts = segments.slice(next, next + (typeChanged ? 2 : 1));
     next += parts.length;
     if (parts.length === 0)
-      throw new BoocoderError('E_GIT_FAILED', 'git diff-tree printed fewer patches than files');
+      throw new BoocoderError('E_GIT_FAILED', 'git diff-index printed fewer patches than files');
     const diffBytes = parts.reduce((n, p) => n + p.totalBytes, 0);
-    const diff =
-      diffBytes > input.limits.maxDiffBytes
-        ? oversizeDiffPlaceholder(e.filePath, diffBytes, input.limits.maxDiffBytes)
-        : Buffer.concat(parts.map((p) => p.bytes)).toString('utf8');
+    const diff = storedDiff(e.filePath, parts, diffBytes, limits);
     const operation = operationOf(e.status);
     const reason = unsafeReasonOf(e);
     changes.push({
@@ -189,6 +262,6 @@ export async function captureChanges(input: {
     });
   }
   if (next !== segments.length)
-    throw new BoocoderError('E_GIT_FAILED', 'git diff-tree printed more patches than files');
+    throw new BoocoderError('E_GIT_FAILED', 'git diff-index printed more patches than files');
   return { commit, changes, skipped };
 }

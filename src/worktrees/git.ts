@@ -81,6 +81,11 @@ export interface GitEnvOptions {
   gitDir?: string;
   workTree?: string;
   extraConfig?: ReadonlyArray<readonly [string, string]>;
+  /**
+   * Lets a read-only command (`status`) write the stat data it refreshed into the index. Off by
+   * default: a git that boocoder runs in the user's checkout must never hold its index lock.
+   */
+  optionalLocks?: boolean;
 }
 
 /**
@@ -97,7 +102,7 @@ export function buildGitEnv(opts: GitEnvOptions = {}): Record<string, string> {
     GIT_CONFIG_GLOBAL: '/dev/null',
     GIT_ATTR_NOSYSTEM: '1',
     GIT_TERMINAL_PROMPT: '0',
-    GIT_OPTIONAL_LOCKS: '0',
+    GIT_OPTIONAL_LOCKS: opts.optionalLocks ? '1' : '0',
     // refs/replace/* would make `cat-file blob X` return some other object's bytes.
     GIT_NO_REPLACE_OBJECTS: '1',
     GIT_PROTOCOL_FROM_USER: '0',
@@ -158,7 +163,8 @@ function failure(args: readonly string[], opts: RunGitOptions, why: string, stde
 
 /**
  * Runs git and hands each stdout chunk to `onStdout` instead of buffering it: for outputs (a diff of
- * a thousand files) too large to hold twice in memory.
+ * a thousand files) too large to hold twice in memory. If `onStdout` throws, git is killed; a
+ * BoocoderError it throws is what the promise rejects with.
  */
 export function streamGit(
   args: readonly string[],
@@ -176,6 +182,8 @@ export function streamGit(
     const stderrChunks: Buffer[] = [];
     let stderrBytes = 0;
     let killedFor: string | undefined;
+    // A BoocoderError from `onStdout` (a limit the caller enforces) is the answer, not a git failure.
+    let callerError: BoocoderError | undefined;
     const timer = setTimeout(() => {
       killedFor = `timed out after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`;
       child.kill('SIGKILL');
@@ -186,6 +194,7 @@ export function streamGit(
         onStdout(chunk);
       } catch (err) {
         killedFor = err instanceof Error ? err.message : 'aborted';
+        if (err instanceof BoocoderError) callerError = err;
         child.kill('SIGKILL');
       }
     });
@@ -203,6 +212,7 @@ export function streamGit(
       clearTimeout(timer);
       const stderr = Buffer.concat(stderrChunks).toString('utf8');
       const exitCode = code ?? -1;
+      if (callerError) return reject(callerError);
       if (killedFor) return reject(failure(args, opts, killedFor, stderr));
       if (signal) return reject(failure(args, opts, `was killed by ${signal}`, stderr));
       if (exitCode !== 0 && !(opts.okExitCodes ?? []).includes(exitCode)) {

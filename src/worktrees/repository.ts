@@ -104,16 +104,17 @@ export async function findWorktreeAdminDir(
   } catch {
     return undefined;
   }
-  for (const name of entries) {
-    const admin = join(commonDir, 'worktrees', name);
-    try {
-      const recorded = (await readFile(join(admin, 'gitdir'), 'utf8')).trim();
-      if (recorded === wanted) return admin;
-    } catch {
-      // an entry without a gitdir file is debris that `git worktree prune` removes
-    }
-  }
-  return undefined;
+  // Read all at once: with many sessions, one after another would cost a round trip each.
+  const recorded = await Promise.all(
+    entries.map((name) =>
+      readFile(join(commonDir, 'worktrees', name, 'gitdir'), 'utf8').then(
+        (text) => text.trim(),
+        () => undefined, // an entry without a gitdir file is debris that `git worktree prune` removes
+      ),
+    ),
+  );
+  const at = recorded.indexOf(wanted);
+  return at === -1 ? undefined : join(commonDir, 'worktrees', entries[at] as string);
 }
 
 /**

@@ -1,15 +1,18 @@
 /**
  * Stages the whole state of a worktree (edits, deletions, new files; .gitignore honoured) into its
  * index with plumbing, in a fixed number of git calls whatever the number of files:
- * `ls-files` to list candidates, one `hash-object --no-filters -w --stdin-paths` (raw bytes: no
+ * `status` to list candidates, one `hash-object --no-filters -w --stdin-paths` (raw bytes: no
  * clean filter or eol conversion can run or alter them), one `update-index --index-info`.
- * `git add` is not used: it runs clean filters and would follow an agent-made nested repository.
+ * `git add` is not used: even with every filter driver off, in-tree .gitattributes still apply
+ * `text`/`eol`, `ident` and `working-tree-encoding` conversions to what it stores (the blob would not
+ * be the agent's bytes), and it stages an agent-made nested repository as a submodule.
  * File names travel as bytes (Buffers) end to end, so a name that is not UTF-8 is staged exactly.
  */
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BoocoderError } from '../errors.js';
-import { type RunGitOptions, runGit, runGitBuffer } from './git.js';
+import { assertOid, type RunGitOptions, runGit, runGitBuffer } from './git.js';
+import { describePath } from './path-policy.js';
 
 export interface SkippedPath {
   filePath: string;
@@ -41,31 +44,71 @@ export function cQuote(path: Buffer): Buffer {
 }
 
 interface Candidates {
+  /** the commit HEAD pointed at when the worktree was listed */
+  head: string;
+  /** worktree, index and HEAD all hold the same files */
+  clean: boolean;
   deleted: Buffer[];
+  /** modified, type-changed or unmerged: whether each still exists is checked when staging */
   changed: Buffer[];
   untracked: Buffer[];
 }
 
-/** Tracked files modified or deleted, and untracked files not ignored, in one `ls-files` call. */
+/** The path of a porcelain v2 record: what follows its `fields` space-separated fields. */
+function pathAfterFields(record: Buffer, fields: number): Buffer {
+  let at = 0;
+  for (let i = 0; i < fields; i++) {
+    at = record.indexOf(0x20, at) + 1;
+    if (at === 0) throw new BoocoderError('E_GIT_FAILED', 'unexpected output from git status');
+  }
+  return record.subarray(at);
+}
+
+/**
+ * Parses `git status --porcelain=v2 -z --branch --no-renames` output: the `# branch.oid` header,
+ * `1 XY ...` records for tracked paths (Y is the worktree against the index), `u ...` for unmerged
+ * ones and `? path` for untracked ones.
+ */
+export function parseStatus(buf: Buffer): Candidates {
+  const out: Candidates = { head: '', clean: true, deleted: [], changed: [], untracked: [] };
+  for (const record of splitNul(buf)) {
+    const kind = record.subarray(0, 2).toString('latin1');
+    if (kind !== '# ') out.clean = false;
+    if (record.subarray(0, 13).toString('latin1') === '# branch.oid ') {
+      out.head = record.subarray(13).toString('latin1');
+    } else if (kind === '1 ') {
+      const worktree = String.fromCharCode(record[3] ?? 0);
+      if (worktree === 'D') out.deleted.push(pathAfterFields(record, 8));
+      else if (worktree !== '.') out.changed.push(pathAfterFields(record, 8));
+    } else if (kind === 'u ') out.changed.push(pathAfterFields(record, 10));
+    else if (kind === '? ') out.untracked.push(record.subarray(2));
+    else if (kind !== '# ') throw new BoocoderError('E_GIT_FAILED', 'unexpected output from git status');
+  }
+  return out;
+}
+
+/**
+ * Tracked files modified or deleted, untracked files not ignored, and HEAD, in one `status` call. It
+ * also records fresh stat data for every file whose content it found unchanged (optional locks on:
+ * it writes the index it refreshed), so it does what `ls-files` plus `update-index --refresh` did in
+ * one pass over the files. Submodules are not looked into: no git runs inside one an agent planted.
+ */
 async function listCandidates(opts: RunGitOptions): Promise<Candidates> {
   const r = await runGitBuffer(
-    ['ls-files', '-z', '-t', '--modified', '--deleted', '--others', '--exclude-standard'],
-    opts,
+    [
+      'status',
+      '--porcelain=v2',
+      '-z',
+      '--branch',
+      '--no-ahead-behind',
+      '--untracked-files=all',
+      '--no-renames',
+      '--ignore-submodules=all',
+    ],
+    { ...opts, optionalLocks: true },
   );
-  const deletedKeys = new Set<string>();
-  const out: Candidates = { deleted: [], changed: [], untracked: [] };
-  const changed: Buffer[] = [];
-  for (const record of splitNul(r.stdout)) {
-    const tag = String.fromCharCode(record[0] ?? 0);
-    const path = record.subarray(2);
-    if (tag === 'R') {
-      out.deleted.push(path);
-      deletedKeys.add(path.toString('latin1'));
-    } else if (tag === 'C') changed.push(path);
-    else if (tag === '?') out.untracked.push(path);
-  }
-  // `--modified` lists deleted files too: they are removals, not edits.
-  out.changed = changed.filter((p) => !deletedKeys.has(p.toString('latin1')));
+  const out = parseStatus(r.stdout);
+  assertOid(out.head, 'HEAD of the session worktree');
   return out;
 }
 
@@ -76,34 +119,68 @@ interface Staged {
   symlinkTarget?: Buffer;
 }
 
-/** Decides how each existing path enters the index; special files are skipped with a reason. */
-async function inspect(root: string, paths: Buffer[], skipped: SkippedPath[]): Promise<Staged[]> {
-  const staged: Staged[] = [];
-  for (const path of paths) {
-    const display = path.toString('utf8');
-    if (path[path.length - 1] === 0x2f) {
-      // ls-files shows a folder with its own `.git` as `dir/`: staging it would make a submodule.
-      skipped.push({ filePath: display, reason: 'a nested git repository is not captured' });
-      continue;
-    }
-    const abs = Buffer.concat([Buffer.from(`${root}/`), path]);
-    let st: Awaited<ReturnType<typeof lstat>>;
-    try {
-      st = await lstat(abs);
-    } catch {
-      continue; // vanished since ls-files: nothing to stage
-    }
-    if (st.isSymbolicLink()) {
-      // Never read through the link (hash-object would): the blob of a symlink is its target text.
-      staged.push({ mode: '120000', path, symlinkTarget: await readlink(abs, { encoding: 'buffer' }) });
-    } else if (st.isFile()) {
-      staged.push({ mode: st.mode & 0o100 ? '100755' : '100644', path });
-    } else {
-      // A FIFO would block hash-object forever; sockets and devices have no content.
-      skipped.push({ filePath: display, reason: 'not a regular file or symlink' });
-    }
+export interface StageLimits {
+  /** more deleted plus new files than this: E_TOO_MANY_FILES before anything is hashed */
+  maxNewFiles: number;
+  /** a larger file: E_DIFF_TOO_LARGE before anything is hashed */
+  maxFileBytes: number;
+}
+
+type Inspected = { staged: Staged } | { skipped: string } | { vanished: true };
+
+/** How one listed path enters the index, if at all. */
+async function inspectPath(root: string, path: Buffer, maxFileBytes: number): Promise<Inspected> {
+  // git lists a folder with its own `.git` as `dir/`: staging it would make a submodule.
+  if (path[path.length - 1] === 0x2f) return { skipped: 'a nested git repository is not captured' };
+  const abs = Buffer.concat([Buffer.from(`${root}/`), path]);
+  let st: Awaited<ReturnType<typeof lstat>>;
+  try {
+    st = await lstat(abs);
+  } catch {
+    return { vanished: true };
   }
-  return staged;
+  if (st.isSymbolicLink()) {
+    // Never read through the link (hash-object would): the blob of a symlink is its target text.
+    return { staged: { mode: '120000', path, symlinkTarget: await readlink(abs, { encoding: 'buffer' }) } };
+  }
+  // A FIFO would block hash-object forever; sockets and devices have no content.
+  if (!st.isFile()) return { skipped: 'not a regular file or symlink' };
+  // A huge file would be copied into the user's object store before any other check could stop it.
+  if (st.size > maxFileBytes) {
+    throw new BoocoderError(
+      'E_DIFF_TOO_LARGE',
+      `the agent wrote ${describePath(path.toString('utf8'))}, ${st.size} bytes, over the ${maxFileBytes}-byte limit for one file; nothing was recorded`,
+    );
+  }
+  return { staged: { mode: st.mode & 0o100 ? '100755' : '100644', path } };
+}
+
+/** lstat calls in flight at once: one after another, a thousand files cost a thousand round trips. */
+const INSPECT_BATCH = 64;
+
+/**
+ * Decides how each path enters the index; special files are skipped with a reason, and paths gone
+ * since they were listed are returned as removals.
+ */
+async function inspect(
+  root: string,
+  paths: Buffer[],
+  skipped: SkippedPath[],
+  maxFileBytes: number,
+): Promise<{ staged: Staged[]; vanished: Buffer[] }> {
+  const staged: Staged[] = [];
+  const vanished: Buffer[] = [];
+  for (let i = 0; i < paths.length; i += INSPECT_BATCH) {
+    const batch = paths.slice(i, i + INSPECT_BATCH);
+    const results = await Promise.all(batch.map((path) => inspectPath(root, path, maxFileBytes)));
+    results.forEach((r, j) => {
+      const path = batch[j] as Buffer;
+      if ('staged' in r) staged.push(r.staged);
+      else if ('skipped' in r) skipped.push({ filePath: path.toString('utf8'), reason: r.skipped });
+      else vanished.push(path);
+    });
+  }
+  return { staged, vanished };
 }
 
 async function hashFiles(opts: RunGitOptions, files: Staged[]): Promise<void> {
@@ -130,33 +207,40 @@ async function hashFiles(opts: RunGitOptions, files: Staged[]): Promise<void> {
 }
 
 /**
- * Makes the index match the worktree. `maxNewFiles` bounds the work before any hashing: untracked
- * and deleted paths are certain changes, so more of them than the limit is already too many.
+ * Makes the index match the worktree and returns the commit HEAD pointed at, and whether there was
+ * nothing to stage nor anything staged already. The limits bound the
+ * work before any hashing: untracked and deleted paths are certain changes, so more of them than
+ * the limit is already too many. The staged entries carry no stat data; the next capture's `status`
+ * records it.
  */
 export async function stageWorktree(
   opts: RunGitOptions,
   root: string,
-  zeroOid: string,
-  maxNewFiles: number,
-): Promise<{ skipped: SkippedPath[] }> {
+  limits: StageLimits,
+): Promise<{ head: string; clean: boolean; skipped: SkippedPath[] }> {
   const candidates = await listCandidates(opts);
   const certain = candidates.deleted.length + candidates.untracked.length;
-  if (certain > maxNewFiles) {
+  if (certain > limits.maxNewFiles) {
     throw new BoocoderError(
       'E_TOO_MANY_FILES',
-      `the agent changed at least ${certain} files, over the limit of ${maxNewFiles}; ask for a smaller task or add build output to .gitignore`,
+      `the agent changed at least ${certain} files, over the limit of ${limits.maxNewFiles}; nothing was recorded. Ask for a smaller task, or add build output to .gitignore`,
     );
   }
   const skipped: SkippedPath[] = [];
-  const staged = await inspect(join(root), [...candidates.changed, ...candidates.untracked], skipped);
+  const { staged, vanished } = await inspect(
+    join(root),
+    [...candidates.changed, ...candidates.untracked],
+    skipped,
+    limits.maxFileBytes,
+  );
   await hashFiles(opts, staged);
+  const zeroOid = '0'.repeat(candidates.head.length);
   // Removals first: a path that went from file to folder (`a` -> `a/b`) must leave before `a/b` arrives.
   const lines: Buffer[] = [];
-  for (const path of candidates.deleted) lines.push(Buffer.from(`0 ${zeroOid}\t`), path, Buffer.from([0]));
+  for (const path of [...candidates.deleted, ...vanished])
+    lines.push(Buffer.from(`0 ${zeroOid}\t`), path, Buffer.from([0]));
   for (const f of staged) lines.push(Buffer.from(`${f.mode} ${f.oid}\t`), f.path, Buffer.from([0]));
   if (lines.length > 0)
     await runGit(['update-index', '-z', '--index-info'], { ...opts, input: Buffer.concat(lines) });
-  // Refreshing stat data keeps the next capture's `ls-files` from re-reading every file it staged.
-  await runGit(['update-index', '-q', '--refresh'], { ...opts, okExitCodes: [1] });
-  return { skipped };
+  return { head: candidates.head, clean: candidates.clean, skipped };
 }

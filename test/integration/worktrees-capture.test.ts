@@ -194,6 +194,32 @@ describe('captureChanges', () => {
     expect(c?.resultOid).toBe(blobOidOf(Buffer.from(big)));
   });
 
+  it('stages a file turned folder, a folder turned file and an index the agent half-staged', async () => {
+    const { repo, wt } = await session({ a: 'file a\n', 'd/x.txt': 'x\n' });
+    await rm(join(wt.path, 'a'));
+    await rm(join(wt.path, 'd'), { recursive: true });
+    await writeFiles(wt.path, { 'a/b.txt': 'b\n', d: 'file d\n', 'c.txt': 'staged\n' });
+    git(wt.path, 'add', 'c.txt');
+    await writeFile(join(wt.path, 'c.txt'), 'final\n');
+    const r = await captureChanges({
+      repoPath: repo,
+      worktreePath: wt.path,
+      sinceCommit: wt.headCommit,
+      message: 'm',
+      limits,
+    });
+    expect(r.changes.map((c) => [c.filePath, c.operation])).toEqual([
+      ['a', 'delete'],
+      ['a/b.txt', 'create'],
+      ['c.txt', 'create'],
+      ['d', 'create'],
+      ['d/x.txt', 'delete'],
+    ]);
+    expect(byPath(r.changes)['c.txt']?.resultOid).toBe(blobOidOf(Buffer.from('final\n')));
+    // Index and worktree agree afterwards: the next capture starts from a clean status.
+    expect(git(wt.path, 'status', '--porcelain')).toBe('');
+  });
+
   it('refuses too many files without moving the branch', async () => {
     const { repo, wt } = await session({ 'a.txt': 'a\n' });
     for (let i = 0; i < 5; i++) await writeFile(join(wt.path, `f${i}.txt`), `${i}`);
