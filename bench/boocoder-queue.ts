@@ -1,11 +1,13 @@
 /**
  * boocoder's queue under test: the real Dispatcher (src/dispatcher/dispatcher.ts) with a runner
- * that does no agent work. It records when it was started and then finishes the task the way every
- * runner must (finishTask while holding the lease), so claim and completion are both measured.
+ * that does no agent work. It records when it was started and then records the task completed
+ * through ctx.finish (the dispatcher's way for a runner to write its final state while it holds the
+ * lease), so claim and completion are both measured: one completed state written per task, as
+ * graphile-worker deletes one finished job per job.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Db } from '../src/db/db.js';
-import { finishTask, insertTask } from '../src/db/tasks.js';
+import { insertTask } from '../src/db/tasks.js';
 import { Dispatcher, type TaskRunner } from '../src/dispatcher/dispatcher.js';
 import { silentLogger } from '../src/log.js';
 import { queueManyTasks, seedSession } from './bench-db.js';
@@ -50,7 +52,7 @@ export async function boocoderPickup(
     db,
     async (task, ctx) => {
       started.resolve(task.input, now());
-      await finishTask(db, task.id, ctx.owner, COMPLETED);
+      if (!(await ctx.finish(COMPLETED))) throw new Error(`lost task ${task.id}`);
       finished.resolve(task.input, undefined);
     },
     o.concurrency,
@@ -100,7 +102,7 @@ export async function boocoderThroughput(
   const dispatcher = dispatcherFor(
     db,
     async (task, ctx) => {
-      if (!(await finishTask(db, task.id, ctx.owner, COMPLETED))) throw new Error(`lost task ${task.id}`);
+      if (!(await ctx.finish(COMPLETED))) throw new Error(`lost task ${task.id}`);
       if (++done === o.count) allDone();
     },
     o.concurrency,

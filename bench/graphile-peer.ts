@@ -1,6 +1,6 @@
 /**
  * The queue peer: graphile-worker (the real package, a dev dependency) on the same PostgreSQL
- * database as boocoder's run, with its default, unbatched settings. It runs in this process,
+ * server as boocoder's run, with its default, unbatched settings. It runs in this process,
  * after boocoder's half has stopped, so the two never compete for the two cores.
  */
 import { setTimeout as delay } from 'node:timers/promises';
@@ -25,21 +25,27 @@ interface Started {
  * dropped; and its 'error' event is handled (an idle client whose backend is terminated would
  * otherwise crash the run).
  */
-function ownPool(url: string, size: number): pg.Pool {
-  const pool = new pg.Pool({ connectionString: url, max: size });
+function ownPool(url: string): pg.Pool {
+  // 10: graphile-worker's default maxPoolSize, and boocoder's pool size too.
+  const pool = new pg.Pool({ connectionString: url, max: 10 });
   pool.on('error', () => {});
   return pool;
 }
 
-async function startWorker(
-  url: string,
+/** graphile-worker's pool and utilities, its schema migrated: what is set up before any clock runs. */
+async function prepareWorker(url: string): Promise<{ pgPool: pg.Pool; utils: WorkerUtils }> {
+  const pgPool = ownPool(url);
+  const utils = await makeWorkerUtils({ pgPool, logger: silent });
+  await utils.migrate();
+  return { pgPool, utils };
+}
+
+async function runWorker(
+  prepared: { pgPool: pg.Pool; utils: WorkerUtils },
   concurrency: number,
   onJob: (payload: { key: string }) => void,
 ): Promise<Started> {
-  // 10: graphile-worker's default maxPoolSize, and boocoder's pool size too.
-  const pgPool = ownPool(url, 10);
-  const utils = await makeWorkerUtils({ pgPool, logger: silent });
-  await utils.migrate();
+  const { pgPool, utils } = prepared;
   const runner = await run({
     pgPool,
     concurrency,
@@ -74,7 +80,7 @@ export async function graphilePickup(
 ): Promise<number[]> {
   const started = new Signals<number>();
   const completed = new Signals<void>();
-  const w = await startWorker(url, o.concurrency, (p) => started.resolve(p.key, now()));
+  const w = await runWorker(await prepareWorker(url), o.concurrency, (p) => started.resolve(p.key, now()));
   w.runner.events.on('job:complete', ({ job }) =>
     completed.resolve((job.payload as { key: string }).key, undefined),
   );
@@ -96,62 +102,59 @@ export async function graphilePickup(
   return samples;
 }
 
-async function countJobs(url: string): Promise<number> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM graphile_worker.jobs');
-    return Number(rows[0]?.n ?? -1);
-  } finally {
-    await client.end();
-  }
+async function countJobs(client: pg.Client): Promise<number> {
+  const { rows } = await client.query<{ n: string }>('SELECT count(*) AS n FROM graphile_worker.jobs');
+  return Number(rows[0]?.n ?? -1);
 }
 
 /**
- * Throughput: `count` jobs are queued first (in batches, untimed), then a worker with
- * `concurrency` starts and the clock runs until the last job is completed in the database
- * (graphile-worker completes jobs without waiting, so the job count is polled to zero).
+ * Throughput: `count` jobs are queued first (in batches, untimed, with the schema migrated and the
+ * pool connected), then a worker with `concurrency` starts and the clock runs until the last job is
+ * completed in the database (graphile-worker completes jobs without waiting, so the job count is
+ * polled to zero, over a connection opened beforehand).
  */
 export async function graphileThroughput(
   url: string,
   o: { count: number; concurrency: number },
 ): Promise<{ seconds: number; perSecond: number }> {
-  const setupPool = ownPool(url, 2);
-  const utils = await makeWorkerUtils({ pgPool: setupPool, logger: silent });
+  const prepared = await prepareWorker(url);
+  const counter = new pg.Client({ connectionString: url });
+  counter.on('error', () => {});
+  let w: Started | undefined;
   try {
-    await utils.migrate();
+    await counter.connect();
     for (let i = 0; i < o.count; i += 1000) {
       const n = Math.min(1000, o.count - i);
-      await utils.addJobs(
+      await prepared.utils.addJobs(
         Array.from({ length: n }, (_, j) => ({ identifier: 'bench', payload: { key: `${i + j}` } })),
       );
     }
-    await utils.withPgClient((c) => c.query('ANALYZE graphile_worker._private_jobs'));
-  } finally {
-    await utils.release();
-    await setupPool.end();
-  }
-  let done = 0;
-  let allHandled: () => void = () => {};
-  const handled = new Promise<void>((resolve) => {
-    allHandled = resolve;
-  });
-  const t0 = now();
-  const w = await startWorker(url, o.concurrency, () => {});
-  w.runner.events.on('job:complete', () => {
-    if (++done === o.count) allHandled();
-  });
-  try {
+    await prepared.utils.withPgClient((c) => c.query('ANALYZE graphile_worker._private_jobs'));
+    let done = 0;
+    let allHandled: () => void = () => {};
+    const handled = new Promise<void>((resolve) => {
+      allHandled = resolve;
+    });
+    const t0 = now();
+    w = await runWorker(prepared, o.concurrency, () => {});
+    w.runner.events.on('job:complete', () => {
+      if (++done === o.count) allHandled();
+    });
     await handled;
     await waitFor(
       'graphile-worker to complete its last jobs',
-      async () => ((await countJobs(url)) === 0 ? true : undefined),
+      async () => ((await countJobs(counter)) === 0 ? true : undefined),
       60_000,
       5,
     );
     const seconds = (now() - t0) / 1000;
     return { seconds, perSecond: o.count / seconds };
   } finally {
-    await w.stop();
+    await counter.end();
+    if (w) await w.stop();
+    else {
+      await prepared.utils.release();
+      await prepared.pgPool.end();
+    }
   }
 }
