@@ -3,16 +3,19 @@
  * `npm run bench` prints (markdown, so it can be pasted into BENCHMARKS.md as is).
  */
 
-export type Unit = 'ms' | 'tasks/s' | 'MB';
+/** `tasks` and `processes` are counts (the soak's checks and cold starts). */
+export type Unit = 'ms' | 'tasks/s' | 'MB' | 'tasks' | 'processes';
 
 /**
  * A target from issue 5. `ratio-max`/`ratio-min` compare boocoder to the peer measured in the same
- * run (boocoder / peer); `abs-max` is an absolute bound on boocoder's own number.
+ * run (boocoder / peer); `abs-max` is an absolute bound on boocoder's own number; `exact` is a
+ * number boocoder must hit, such as zero lost tasks in the soak.
  */
 export type Target =
   | { kind: 'ratio-max'; value: number }
   | { kind: 'ratio-min'; value: number }
-  | { kind: 'abs-max'; value: number };
+  | { kind: 'abs-max'; value: number }
+  | { kind: 'exact'; value: number };
 
 export interface Metric {
   /** Stable key, e.g. `pickup.pg.p50`: the JSON output is compared across runs by it. */
@@ -41,6 +44,7 @@ export function verdictOf(m: Metric): Verdict {
   if (m.boocoder === null) return m.target ? 'pending' : 'n/a';
   if (!m.target) return 'n/a';
   if (m.target.kind === 'abs-max') return m.boocoder <= m.target.value ? 'yes' : 'NO';
+  if (m.target.kind === 'exact') return m.boocoder === m.target.value ? 'yes' : 'NO';
   const ratio = ratioOf(m);
   if (ratio === null) return 'pending';
   return (m.target.kind === 'ratio-max' ? ratio <= m.target.value : ratio >= m.target.value) ? 'yes' : 'NO';
@@ -55,13 +59,22 @@ export function describeTarget(m: Metric): string {
       return `≥ ${m.target.value}×`;
     case 'abs-max':
       return `< ${m.target.value} ${m.unit}`;
+    case 'exact':
+      return `= ${m.target.value} ${m.unit}`;
   }
+}
+
+/** Decimals shown: enough to tell small values apart, none where they would only be noise. */
+function decimalsFor(value: number, unit: Unit): number {
+  if (unit === 'ms') return value < 10 ? 2 : value < 100 ? 1 : 0;
+  if (unit === 'MB') return 1;
+  if (unit === 'tasks/s') return value < 100 ? 1 : 0;
+  return 0;
 }
 
 function formatValue(value: number | null, unit: Unit): string {
   if (value === null) return '—';
-  const digits = unit === 'ms' ? (value < 10 ? 2 : value < 100 ? 1 : 0) : unit === 'MB' ? 1 : 0;
-  return `${value.toFixed(digits)} ${unit}`;
+  return `${value.toFixed(decimalsFor(value, unit))} ${unit}`;
 }
 
 function escapeCell(text: string): string {

@@ -3,7 +3,7 @@
  * (metric, boocoder, peer, ratio, target, met?) on stdout and writes the results as JSON to
  * bench/results/. Progress goes to stderr.
  *
- *   npm run bench                          every suite (about 6 minutes on 2 cores)
+ *   npm run bench                          every suite (about 10 minutes on 2 cores)
  *   npm run bench -- --only pickup,mcp     a subset (names: see --list)
  *   npm run bench -- --skip memory         everything but some
  *   npm run bench -- --quick               fewer samples: checks the suite works, numbers are rough
@@ -22,6 +22,7 @@ import { changeCaptureSuite } from './suite-capture.js';
 import { mcpSuite } from './suite-mcp.js';
 import { memorySuite } from './suite-memory.js';
 import { pickupSuite, throughputSuite } from './suite-queue.js';
+import { soakSuite } from './suite-soak.js';
 import { taskStartSuite } from './suite-task-start.js';
 
 const SUITES: readonly Suite[] = [
@@ -31,6 +32,7 @@ const SUITES: readonly Suite[] = [
   taskStartSuite,
   changeCaptureSuite,
   memorySuite,
+  soakSuite,
 ];
 
 const RESULTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'results');

@@ -3,6 +3,7 @@
  * the dispatcher. The CLI decides which transport sits in front.
  */
 import { join } from 'node:path';
+import { OpencodeServerHolder } from './agents/opencode-serve-holder.js';
 import { WarmSessions } from './agents/warm-sessions.js';
 import type { Config } from './config.js';
 import { markIdleAgentSessionEnded } from './db/agent-sessions.js';
@@ -48,7 +49,12 @@ export async function startApp(o: AppOptions): Promise<App> {
       logger: o.logger.child({ part: 'warm-sessions' }),
       onGone: (key, reason) => markIdleAgentSessionEnded(db, key.chatId, key.agent, reason),
     });
-    const deps: Deps = { db, config: o.config, logger: o.logger, events, warmSessions };
+    const opencodeServer = new OpencodeServerHolder({
+      home: o.config.home,
+      childEnv: o.config.childEnv,
+      logger: o.logger.child({ part: 'opencode-serve' }),
+    });
+    const deps: Deps = { db, config: o.config, logger: o.logger, events, warmSessions, opencodeServer };
     let dispatcher: Dispatcher | undefined;
     let cleanup: WorktreeCleanupSchedule | undefined;
     if (o.withDispatcher) {
@@ -78,6 +84,7 @@ export async function startApp(o: AppOptions): Promise<App> {
         await cleanup?.stop();
         await dispatcher?.stop();
         await warmSessions.closeAll();
+        await opencodeServer.close();
         await events.stop();
         if (!o.db) await db.close();
       },

@@ -25,6 +25,8 @@ const fileSchema = z
   .object({
     agents: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/), agentSpecSchema).default({}),
     defaultAgent: z.string().max(64).optional(),
+    permissions: z.enum(['auto', 'ask']).optional(),
+    opencodeBackend: z.enum(['acp', 'serve']).optional(),
   })
   .strict();
 
@@ -47,6 +49,8 @@ const envSchema = z.object({
   BOOCODER_SESSION_IDLE_MS: int(1000, 86_400_000).default(1_800_000),
   BOOCODER_MAX_QUEUED_PER_PROJECT: int(1, 1_000_000).default(1000),
   BOOCODER_DEFAULT_AGENT: z.string().max(64).optional(),
+  BOOCODER_PERMISSIONS: z.enum(['auto', 'ask']).optional(),
+  BOOCODER_OPENCODE_BACKEND: z.enum(['acp', 'serve']).optional(),
   BOOCODER_AGENT_IDLE_MS: int(100, 86_400_000).default(600_000),
   BOOCODER_WORKTREE_TTL_MS: int(60_000, 3_650 * 86_400_000).default(7 * 86_400_000),
 });
@@ -74,6 +78,16 @@ export interface Config {
   defaultAgent: string;
   /** How long a warm agent session (live process + ACP session per chat and agent) stays idle. */
   agentIdleMs: number;
+  /**
+   * How agents' permission requests are answered: `auto` by the default policy (inside the
+   * worktree only), `ask` parks them for a human (list_permission_requests, answer_permission).
+   */
+  permissions: 'auto' | 'ask';
+  /**
+   * How opencode tasks run: `acp` (an `opencode acp` process per chat) or `serve` (one shared
+   * `opencode serve` for every worktree, execution path `native`).
+   */
+  opencodeBackend: 'acp' | 'serve';
   agents: Readonly<Record<string, AgentSpecInput>>;
   /** The environment agents and git are started from (a copy: nothing writes back). */
   childEnv: Readonly<Record<string, string>>;
@@ -140,6 +154,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     worktreeTtlMs: e.BOOCODER_WORKTREE_TTL_MS,
     defaultAgent: e.BOOCODER_DEFAULT_AGENT ?? file.defaultAgent ?? 'opencode',
     agentIdleMs: e.BOOCODER_AGENT_IDLE_MS,
+    permissions: e.BOOCODER_PERMISSIONS ?? file.permissions ?? 'auto',
+    opencodeBackend: e.BOOCODER_OPENCODE_BACKEND ?? file.opencodeBackend ?? 'acp',
     agents: Object.freeze(file.agents),
     childEnv: Object.freeze(childEnv),
     ...overrides,

@@ -6,11 +6,13 @@ import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mc
 import { isBoocoderError, toPublicError } from './errors.js';
 import { getChange } from './services/changes.js';
 import type { Deps } from './services/deps.js';
+import { registerAnswerPermissionTool } from './tools/answer-permission.js';
 import { registerApplyChangeTool } from './tools/apply-change.js';
 import { registerCancelTaskTool } from './tools/cancel-task.js';
 import { registerGetAgentSessionsTool } from './tools/get-agent-sessions.js';
 import { registerGetTaskTool } from './tools/get-task.js';
 import { registerListPendingChangesTool } from './tools/list-pending-changes.js';
+import { registerListPermissionRequestsTool } from './tools/list-permission-requests.js';
 import { registerListTasksTool } from './tools/list-tasks.js';
 import { registerNewTaskTool } from './tools/new-task.js';
 import { registerProbeAgentsTool } from './tools/probe-agents.js';
@@ -32,7 +34,8 @@ export function createServer(deps: Deps): McpServer {
       instructions:
         'boocoder runs coding agents on tasks in git worktrees. new_task queues work and returns at once; ' +
         'get_task with wait_s waits for it; list_pending_changes shows the per-file diffs; apply_change lands ' +
-        'one in the repository (or rejects / reverts it).',
+        "one in the repository (or rejects / reverts it). A task blocked on an agent's permission request " +
+        'waits for answer_permission (list_permission_requests shows what is asked).',
     },
   );
   registerNewTaskTool(server, deps);
@@ -43,6 +46,8 @@ export function createServer(deps: Deps): McpServer {
   registerApplyChangeTool(server, deps);
   registerGetAgentSessionsTool(server, deps);
   registerProbeAgentsTool(server, deps);
+  registerListPermissionRequestsTool(server, deps);
+  registerAnswerPermissionTool(server, deps);
   server.registerResource(
     'change-diff',
     new ResourceTemplate('boocoder://changes/{change_id}/diff', { list: undefined }),

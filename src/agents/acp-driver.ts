@@ -7,15 +7,21 @@ import { stat } from 'node:fs/promises';
 import type * as acp from '@agentclientprotocol/sdk/unstable';
 import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { choosePermission } from './acp-client-policy.js';
+import { choosePermission, type PermissionAsker } from './acp-client-policy.js';
 import { type AcpRunResult, openAcpSession } from './acp-session.js';
+import type { SessionConfigChoice } from './acp-session-config.js';
 import { enterFirstStart, type FirstStartRelease } from './first-start-gate.js';
 import { type AgentLaunchSpec, assertValidAgentName, isAcceptableCommand } from './launch-specs.js';
 
 export type { AcpRunResult, AcpStopReason } from './acp-session.js';
 export { choosePermission };
 
-export interface RunAcpTaskOptions {
+/**
+ * `model` (tasks.model, in the agent's own naming: "provider/model" for opencode), `mode`,
+ * `thinking` and `features` are applied to the new session before the prompt (applySessionConfig);
+ * an agent that does not offer one fails the run with E_INVALID_INPUT.
+ */
+export interface RunAcpTaskOptions extends SessionConfigChoice {
   spec: AgentLaunchSpec;
   /** The worktree the agent works in; it must exist. */
   cwd: string;
@@ -26,17 +32,13 @@ export interface RunAcpTaskOptions {
   timeoutMs: number;
   logger: Logger;
   onUpdate?: (update: acp.SessionUpdate) => void;
+  /** See AcpPromptOptions.onPermissionRequest. */
+  onPermissionRequest?: PermissionAsker;
   /** How long a cancelled prompt gets to end with stopReason cancelled before the group is killed. */
   cancelGraceMs?: number;
   /** SIGTERM-to-SIGKILL grace when stopping the process group at the end. */
   killGraceMs?: number;
   maxOutputChars?: number;
-  /**
-   * The model to run on (tasks.model), in the agent's own naming ("provider/model" for opencode).
-   * Selected through the session's `model` config option (or `session/set_model` on older agents)
-   * before the prompt; an agent that does not offer it fails the run with E_INVALID_INPUT.
-   */
-  model?: string;
   /**
    * Called once the agent process runs, with its pid (the leader of its process group), before it
    * is sent anything: a caller that must be able to find the agent again (to kill it after a crash
@@ -80,7 +82,7 @@ export function cancelledBeforeSession(): AcpRunResult {
  * Undefined when `signal` aborted before the agent had a session.
  */
 export async function openGatedAcpSession(
-  options: Omit<RunAcpTaskOptions, 'prompt' | 'onUpdate' | 'cancelGraceMs'>,
+  options: Omit<RunAcpTaskOptions, 'prompt' | 'onUpdate' | 'onPermissionRequest' | 'cancelGraceMs'>,
 ): ReturnType<typeof openAcpSession> {
   await assertLaunchable(options.spec, options.cwd);
   if (options.signal?.aborted) return undefined;
@@ -108,6 +110,7 @@ export async function runAcpTask(options: RunAcpTaskOptions): Promise<AcpRunResu
       ...(options.signal ? { signal: options.signal } : {}),
       timeoutMs: options.timeoutMs,
       ...(options.onUpdate ? { onUpdate: options.onUpdate } : {}),
+      ...(options.onPermissionRequest ? { onPermissionRequest: options.onPermissionRequest } : {}),
       ...(options.cancelGraceMs !== undefined ? { cancelGraceMs: options.cancelGraceMs } : {}),
     });
   } finally {

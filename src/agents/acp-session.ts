@@ -9,8 +9,14 @@ import { setTimeout as delay } from 'node:timers/promises';
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type AgentInfo, agentInfoOf, choosePermission, INITIALIZE_PARAMS } from './acp-client-policy.js';
-import { planModelSelection } from './acp-session-config.js';
+import {
+  type AgentInfo,
+  agentInfoOf,
+  INITIALIZE_PARAMS,
+  type PermissionAsker,
+  PermissionResponder,
+} from './acp-client-policy.js';
+import { applySessionConfig, type SessionConfigChoice } from './acp-session-config.js';
 import { AcpTurnRecord, type AcpUsage, DEFAULT_MAX_OUTPUT_CHARS } from './acp-turn-record.js';
 import {
   agentExited,
@@ -40,7 +46,7 @@ export interface AcpRunResult {
   agentInfo?: AgentInfo;
 }
 
-export interface OpenAcpSessionOptions {
+export interface OpenAcpSessionOptions extends SessionConfigChoice {
   spec: AgentLaunchSpec;
   /** The worktree the agent works in (checked by the caller). */
   cwd: string;
@@ -48,11 +54,9 @@ export interface OpenAcpSessionOptions {
   env: Readonly<Record<string, string>>;
   /** Aborting while the session is being set up kills the agent; open then resolves undefined. */
   signal?: AbortSignal;
-  /** Budget for the setup (initialize, session/new, model selection). */
+  /** Budget for the setup (initialize, session/new, session configuration). */
   timeoutMs: number;
   logger: Logger;
-  /** See RunAcpTaskOptions.model. */
-  model?: string;
   /** See RunAcpTaskOptions.onSpawn. */
   onSpawn?: (pid: number) => void | Promise<void>;
   /** Called once the agent has a session: see first-start-gate.ts. */
@@ -66,6 +70,11 @@ export interface AcpPromptOptions {
   signal?: AbortSignal;
   timeoutMs: number;
   onUpdate?: (update: acp.SessionUpdate) => void;
+  /**
+   * Who answers the turn's permission requests that the default policy allows (the `ask` policy);
+   * without it they are allowed once. Requests the policy refuses never reach it.
+   */
+  onPermissionRequest?: PermissionAsker;
   /** How long a cancelled prompt gets to end with stopReason cancelled before the group is killed. */
   cancelGraceMs?: number;
 }
@@ -104,6 +113,7 @@ export class AcpSession {
   /** The first turn's record also counts the updates sent during setup. */
   private prompted = false;
   private onUpdate: AcpPromptOptions['onUpdate'];
+  private readonly permissions: PermissionResponder;
   readonly exited: Promise<ExitStatus>;
   readonly connection: ReturnType<ReturnType<typeof acp.client>['connect']>;
 
@@ -115,6 +125,7 @@ export class AcpSession {
     private readonly options: OpenAcpSessionOptions,
   ) {
     this.record = new AcpTurnRecord(options.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS);
+    this.permissions = new PermissionResponder(options.cwd, log);
     this.exited = new Promise<ExitStatus>((resolve) =>
       child.once('exit', (exitCode, signal) => {
         this.exitStatus = { exitCode, signal };
@@ -125,7 +136,7 @@ export class AcpSession {
     const app = acp
       .client({ name: 'boocoder' })
       .onRequest(acp.methods.client.session.requestPermission, ({ params }) =>
-        choosePermission(params.options),
+        this.permissions.answer(params),
       )
       .onNotification(acp.methods.client.session.update, ({ params }) => {
         this.record.add(params.update);
@@ -158,7 +169,7 @@ export class AcpSession {
     return this.exitedUnasked;
   }
 
-  /** initialize, session/new and the model: throws Interrupted or a BoocoderError. */
+  /** initialize, session/new and the session's configuration: throws Interrupted or a BoocoderError. */
   async setUp(untilStopped: <T>(work: Promise<T>) => Promise<T>): Promise<void> {
     const agent = this.connection.agent;
     let phase = 'initialize';
@@ -171,13 +182,16 @@ export class AcpSession {
       );
       this.agentSessionId = session.sessionId;
       this.options.reachedSession?.(true);
-      const { model } = this.options;
-      if (model !== undefined) {
-        phase = 'model selection';
-        const selection = planModelSelection(this.spec.name, session, model);
-        if (selection) await untilStopped(agent.request(selection.method, selection.params));
-        this.log.debug('model selected', { model, changed: selection !== null });
-      }
+      phase = 'session configuration';
+      const { model, mode, thinking, features } = this.options;
+      const sent = await applySessionConfig(
+        agent,
+        this.spec.name,
+        session,
+        { model, mode, thinking, features },
+        untilStopped,
+      );
+      this.log.debug('session configured', { model, mode, thinking, features, requests: sent.length });
     } catch (err) {
       throw await this.mapError(err, phase);
     }
@@ -186,10 +200,13 @@ export class AcpSession {
   /** One session/prompt turn. On a cancel the prompt gets cancelGraceMs, then the process is killed. */
   async prompt(o: AcpPromptOptions): Promise<AcpRunResult> {
     const sessionId = this.agentSessionId as string;
-    if (this.prompted)
-      this.record = new AcpTurnRecord(this.options.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS);
+    if (this.prompted) {
+      const costBefore = this.record.sessionCost;
+      this.record = new AcpTurnRecord(this.options.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS, costBefore);
+    }
     this.prompted = true;
     this.onUpdate = o.onUpdate;
+    this.permissions.beginTurn(o.onPermissionRequest);
     const turn = interruptible(o.signal, o.timeoutMs);
     const agent = this.connection.agent;
     try {
@@ -205,6 +222,7 @@ export class AcpSession {
         return resultOf(this.record, response.stopReason, sessionId, response, this.agentInfo);
       } catch (err) {
         if (!(err instanceof Interrupted)) throw err;
+        this.permissions.endTurn();
         const response = await cancelPrompt(agent, sessionId, prompt, o.cancelGraceMs ?? 5000);
         this.log.info('agent prompt cancelled', {
           reason: err.reason,
@@ -220,6 +238,7 @@ export class AcpSession {
     } finally {
       turn.dispose();
       this.onUpdate = undefined;
+      this.permissions.endTurn();
     }
   }
 

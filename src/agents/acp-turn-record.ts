@@ -63,7 +63,20 @@ export class AcpTurnRecord {
   private output = '';
   private lastCost: Cost | undefined;
 
-  constructor(private readonly maxOutputChars = DEFAULT_MAX_OUTPUT_CHARS) {}
+  /**
+   * @param costBefore the session's cumulative cost when this turn began: agents report a running
+   *   total, so a warm session's second turn must not count the first turn's cost again.
+   */
+  constructor(
+    private readonly maxOutputChars = DEFAULT_MAX_OUTPUT_CHARS,
+    private readonly costBefore = 0,
+  ) {}
+
+  /** The session's cumulative cost as last reported (in this turn or before it). */
+  get sessionCost(): number {
+    const amount = this.lastCost?.amount;
+    return typeof amount === 'number' && Number.isFinite(amount) ? amount : this.costBefore;
+  }
 
   add(update: SessionUpdate): void {
     this.updates += 1;
@@ -80,7 +93,11 @@ export class AcpTurnRecord {
   }
 
   usage(response: PromptResponse | undefined): AcpUsage | undefined {
-    return toRunUsage(response?.usage ?? quotaUsageOf(response?._meta), this.lastCost);
+    const cost = this.lastCost && {
+      ...this.lastCost,
+      amount: Math.max(0, this.sessionCost - this.costBefore),
+    };
+    return toRunUsage(response?.usage ?? quotaUsageOf(response?._meta), cost);
   }
 
   private appendOutput(text: string): void {

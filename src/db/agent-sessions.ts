@@ -29,6 +29,18 @@ export interface AgentSessionKey {
   backend: AgentSession['backend'];
 }
 
+export async function findAgentSession(
+  db: Queryable,
+  chatId: string,
+  agent: string,
+): Promise<AgentSession | null> {
+  const { rows } = await db.query('SELECT * FROM agent_sessions WHERE chat_id = $1 AND agent = $2', [
+    chatId,
+    agent,
+  ]);
+  return rows[0] ? toCamel<AgentSession>(rows[0]) : null;
+}
+
 /** Marks the (chat, agent) session active for a run, creating it on first use. */
 export async function markAgentSessionActive(
   db: Queryable,

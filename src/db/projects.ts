@@ -81,3 +81,12 @@ export async function findProjectOfSession(db: Queryable, sessionId: string): Pr
 export async function lockProjectForWrite(db: Queryable, projectId: string): Promise<void> {
   await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`boocoder:apply:${projectId}`]);
 }
+
+/**
+ * Serialises, across processes sharing one database, the git worktree changes (add, remove,
+ * prune) in a project's repository for the rest of the transaction: git itself has no lock for
+ * them, and a prune during another process's add breaks that add.
+ */
+export async function lockProjectWorktrees(db: Queryable, projectId: string): Promise<void> {
+  await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`boocoder:worktrees:${projectId}`]);
+}

@@ -14,6 +14,9 @@ export interface Task {
   outputSummary: string | null;
   agent: string | null;
   model: string | null;
+  modeId: string | null;
+  thinkingOptionId: string | null;
+  featureValues: Record<string, string | boolean> | null;
   executionPath: string | null;
   worktreePath: string | null;
   costTokens: number | null;

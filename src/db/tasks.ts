@@ -1,6 +1,11 @@
-/** SQL for the tasks table: insert, claim, lease, finish. Every value is a $n parameter. */
+/**
+ * SQL for the tasks table: insert, lease, finish (the dispatcher's claims are in task-claims.ts).
+ * Every value is a $n parameter.
+ */
 import type { Db, Queryable } from './db.js';
+import { expirePendingRequests } from './permission-requests.js';
 import { type Task, type TaskState, toCamel } from './rows.js';
+import { finishAndClaimTasks } from './task-claims.js';
 
 export interface NewTaskRow {
   projectId: string;
@@ -9,15 +14,36 @@ export interface NewTaskRow {
   input: string;
   agent: string;
   model: string | null;
+  /** The agent's mode, thought level and other config options (see applySessionConfig). */
+  modeId?: string | null;
+  thinkingOptionId?: string | null;
+  featureValues?: Readonly<Record<string, string | boolean>> | null;
   parentTaskId: string | null;
   maxAttempts: number;
+  /** How the agent is driven: `acp` (default) or `native` (the shared `opencode serve`). */
+  executionPath?: 'acp' | 'native';
 }
 
 export async function insertTask(db: Queryable, t: NewTaskRow): Promise<Task> {
   const { rows } = await db.query(
-    `INSERT INTO tasks (project_id, session_id, chat_id, input, agent, model, parent_task_id, max_attempts, execution_path)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'acp') RETURNING *`,
-    [t.projectId, t.sessionId, t.chatId, t.input, t.agent, t.model, t.parentTaskId, t.maxAttempts],
+    `INSERT INTO tasks (project_id, session_id, chat_id, input, agent, model, mode_id, thinking_option_id,
+                        feature_values, parent_task_id, max_attempts, execution_path)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12) RETURNING *`,
+    [
+      t.projectId,
+      t.sessionId,
+      t.chatId,
+      t.input,
+      t.agent,
+      t.model,
+      t.modeId ?? null,
+      t.thinkingOptionId ?? null,
+      t.featureValues ? JSON.stringify(t.featureValues) : null,
+      t.parentTaskId,
+      t.maxAttempts,
+      t.executionPath ?? 'acp',
+    ],
+    { name: 'boocoder_insert_task' },
   );
   return toCamel<Task>(rows[0] as Record<string, unknown>);
 }
@@ -45,7 +71,7 @@ export async function findTask(db: Queryable, id: string): Promise<Task | null> 
 
 export async function countQueuedTasks(db: Queryable, projectId: string): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM tasks WHERE project_id = $1 AND state IN ('pending', 'running')`,
+    `SELECT count(*)::int AS n FROM tasks WHERE project_id = $1 AND state IN ('pending', 'running', 'blocked')`,
     [projectId],
   );
   return rows[0]?.n ?? 0;
@@ -72,54 +98,13 @@ export async function listTasks(db: Queryable, f: TaskFilter): Promise<Task[]> {
   return rows.map((r) => toCamel<Task>(r));
 }
 
-/**
- * Claims up to `limit` pending tasks in one statement: the oldest ones by seq whose session has no
- * running task, at most one per session (the earliest), returned in seq order. The candidates are
- * the first `limit` claimable rows of the pending index, so the statement stays index-driven however
- * long the queue is. SKIP LOCKED lets racing dispatchers pass over each other's candidates; the
- * unique index tasks_one_running_per_session_uidx settles the rare race on one session (the loser's
- * whole statement gets 23505 and simply tries again later). The update finds its rows through
- * `id = ANY(ARRAY(...))` rather than a join: as a prepared statement the plan is generic (LIMIT $3
- * unknown, estimated at 10% of the table), and a join then hashes a sequential scan of every task,
- * while the array always probes the primary key.
- *
- * `more` is false when fewer than `limit` candidates were found: nothing else is claimable right
- * now, so the caller need not ask again until woken. (Fewer tasks than `limit` with `more` true
- * means some candidates shared a session.)
- */
-export async function claimTasks(
-  db: Queryable,
-  owner: string,
-  leaseMs: number,
-  limit: number,
-): Promise<{ tasks: Task[]; more: boolean }> {
-  if (limit < 1) return { tasks: [], more: false };
-  const { rows } = await db.query(
-    `WITH candidates AS (
-       SELECT t.id, t.session_id, t.seq FROM tasks t
-        WHERE t.state = 'pending'
-          AND NOT EXISTS (SELECT 1 FROM tasks r WHERE r.session_id = t.session_id AND r.state = 'running')
-        ORDER BY t.seq
-        LIMIT $3
-        FOR UPDATE SKIP LOCKED)
-     UPDATE tasks SET state = 'running', attempts = tasks.attempts + 1, lease_owner = $1,
-            lease_expires_at = clock_timestamp() + make_interval(secs => $2::double precision / 1000),
-            started_at = clock_timestamp(), ended_at = NULL, updated_at = clock_timestamp(),
-            agent_pid = NULL, agent_pid_started = NULL, agent_host = NULL, agent_boot_id = NULL
-      WHERE tasks.id = ANY (ARRAY(SELECT DISTINCT ON (session_id) id FROM candidates ORDER BY session_id, seq))
-     RETURNING tasks.*, (SELECT count(*) FROM candidates)::int AS claim_candidates`,
-    [owner, leaseMs, limit],
-    { name: 'boocoder_claim_tasks' },
-  );
-  const tasks = rows
-    .map(({ claim_candidates: _, ...task }) => toCamel<Task>(task))
-    .sort((a, b) => a.seq - b.seq);
-  return { tasks, more: rows.length > 0 && Number(rows[0]?.claim_candidates) >= limit };
-}
-
-/** Claims the oldest claimable pending task (see claimTasks), or null when there is none. */
+/** Claims the oldest claimable pending task (see finishAndClaimTasks), or null when there is none. */
 export async function claimNextTask(db: Queryable, owner: string, leaseMs: number): Promise<Task | null> {
-  const { tasks } = await claimTasks(db, owner, leaseMs, 1);
+  const { tasks } = await finishAndClaimTasks(db, owner, leaseMs, {
+    finishes: [],
+    claim: true,
+    freeSlots: 1,
+  });
   return tasks[0] ?? null;
 }
 
@@ -133,7 +118,7 @@ export async function renewLeases(
   if (ids.length === 0) return [];
   const { rows } = await db.query<{ id: string }>(
     `UPDATE tasks SET lease_expires_at = clock_timestamp() + make_interval(secs => $3::double precision / 1000)
-      WHERE id = ANY($2::uuid[]) AND lease_owner = $1 AND state = 'running'
+      WHERE id = ANY($2::uuid[]) AND lease_owner = $1 AND state IN ('running', 'blocked')
       RETURNING id`,
     [owner, ids, leaseMs],
     { name: 'boocoder_renew_leases' },
@@ -177,7 +162,7 @@ export async function releaseExpiredLeases(db: Db, options: ReleaseExpiredOption
     const batch = await db.transaction(async (tx) => {
       const { rows } = await tx.query(
         `SELECT id, agent_pid, agent_pid_started, agent_host, agent_boot_id FROM tasks
-          WHERE state = 'running' AND lease_expires_at < clock_timestamp()
+          WHERE state IN ('running', 'blocked') AND lease_expires_at < clock_timestamp()
             AND NOT (lease_owner = $2 AND id = ANY($3::uuid[]))
           ORDER BY seq LIMIT $1
           FOR UPDATE SKIP LOCKED`,
@@ -193,8 +178,13 @@ export async function releaseExpiredLeases(db: Db, options: ReleaseExpiredOption
             last_error = 'the dispatcher running this task stopped (lease expired)',
             ended_at = CASE WHEN attempts >= max_attempts THEN clock_timestamp() ELSE NULL END,
             lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
-          WHERE id = ANY($1::uuid[]) AND state = 'running'`,
+          WHERE id = ANY($1::uuid[]) AND state IN ('running', 'blocked')`,
         [expired.map((e) => e.id)],
+      );
+      // The agent that asked is gone: nobody may answer its requests any more.
+      await expirePendingRequests(
+        tx,
+        expired.map((e) => e.id),
       );
       return rowCount;
     });
@@ -216,7 +206,7 @@ export async function finishTask(db: Queryable, id: string, owner: string, o: Ta
   const { rowCount } = await db.query(
     `UPDATE tasks SET state = $3, output_summary = $4, cost_tokens = $5, error_code = $6, last_error = $7,
             ended_at = clock_timestamp(), lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
-      WHERE id = $1 AND lease_owner = $2 AND state = 'running'`,
+      WHERE id = $1 AND lease_owner = $2 AND state IN ('running', 'blocked')`,
     [id, owner, o.state, o.outputSummary, o.costTokens, o.errorCode, o.lastError],
     { name: 'boocoder_finish_task' },
   );
@@ -228,7 +218,7 @@ export async function releaseTask(db: Queryable, id: string, owner: string): Pro
   const { rowCount } = await db.query(
     `UPDATE tasks SET state = 'pending', attempts = greatest(attempts - 1, 0), lease_owner = NULL,
             lease_expires_at = NULL, started_at = NULL, updated_at = clock_timestamp()
-      WHERE id = $1 AND lease_owner = $2 AND state = 'running'`,
+      WHERE id = $1 AND lease_owner = $2 AND state IN ('running', 'blocked')`,
     [id, owner],
   );
   return rowCount === 1;
@@ -258,14 +248,18 @@ export async function setTaskWorktree(db: Queryable, id: string, worktreePath: s
 }
 
 /**
- * Cancels a task: a pending one ends at once; a running one is marked so its dispatcher kills the
- * agent (the dispatcher notices through its heartbeat or a notification). Returns the new row.
+ * Cancels a task: a pending one (or a blocked one no dispatcher holds) ends at once; a running or
+ * leased blocked one is marked so its dispatcher stops the agent first (it notices through its
+ * heartbeat or a notification) — ending it here would let the session's next task start in the
+ * worktree while that agent still runs. Returns the new row.
  */
 export async function requestTaskCancel(db: Queryable, id: string): Promise<Task | null> {
   const { rows } = await db.query(
     `UPDATE tasks SET
-        state = CASE WHEN state IN ('pending', 'blocked') THEN 'cancelled' ELSE state END,
-        ended_at = CASE WHEN state IN ('pending', 'blocked') THEN clock_timestamp() ELSE ended_at END,
+        state = CASE WHEN state = 'pending' OR (state = 'blocked' AND lease_owner IS NULL)
+                     THEN 'cancelled' ELSE state END,
+        ended_at = CASE WHEN state = 'pending' OR (state = 'blocked' AND lease_owner IS NULL)
+                        THEN clock_timestamp() ELSE ended_at END,
         cancel_requested_at = coalesce(cancel_requested_at, clock_timestamp()), updated_at = clock_timestamp()
       WHERE id = $1 AND state IN ('pending', 'running', 'blocked')
       RETURNING *`,

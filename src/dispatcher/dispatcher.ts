@@ -1,22 +1,24 @@
 /**
  * The dispatcher: claims pending tasks (woken by NOTIFY tasks_new, with a fallback poll), runs up to
  * `concurrency` at once, keeps their leases alive with a heartbeat, stops a task when it is cancelled
- * or its lease is lost, and on shutdown stops claiming and hands unfinished tasks back.
+ * or its lease is lost, and on shutdown stops claiming and hands unfinished tasks back. Claims and
+ * the finishes runners hand it share statements (FinishAndClaimBatcher).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Db } from '../db/db.js';
 import type { Task } from '../db/rows.js';
 import {
-  claimTasks,
   type ExpiredLease,
   findCancelRequested,
   releaseExpiredLeases,
   releaseTask,
   renewLeases,
+  type TaskOutcome,
 } from '../db/tasks.js';
 import type { Logger } from '../log.js';
 import { TASKS_CANCEL_CHANNEL } from '../services/tasks.js';
+import { FinishAndClaimBatcher } from './finish-and-claim-batcher.js';
 import { killOrphanedAgentGroup } from './orphaned-agents.js';
 
 export const TASKS_NEW_CHANNEL = 'tasks_new';
@@ -29,8 +31,20 @@ export interface TaskRunContext {
   signal: AbortSignal;
 }
 
+/** What a runner gets with its claimed task. */
+export interface ClaimedTaskContext extends TaskRunContext {
+  /**
+   * Records the task's final state while this dispatcher holds its lease (false when it no longer
+   * does), NOTIFYing tasks_done, in the same statement that claims the next task for the slot it
+   * frees. Await it before returning. A result that must commit with other rows (the task's
+   * changes) is recorded with finishTask in the runner's own transaction instead; the slot is then
+   * refilled when the runner returns.
+   */
+  finish(outcome: TaskOutcome): Promise<boolean>;
+}
+
 /** Runs one claimed task to its end, including recording its final state while it holds the lease. */
-export type TaskRunner = (task: Task, ctx: TaskRunContext) => Promise<void>;
+export type TaskRunner = (task: Task, ctx: ClaimedTaskContext) => Promise<void>;
 
 export interface DispatcherOptions {
   db: Db;
@@ -52,23 +66,42 @@ interface Running {
 
 export class Dispatcher {
   readonly owner: string;
+  /** Tasks holding a slot: claimed, and their final state not yet recorded through ctx.finish. */
   private readonly running = new Map<string, Running>();
+  /** Runners whose task's end is recorded (their slot is refilled) but which have not returned yet. */
+  private readonly returning = new Set<Running>();
+  private readonly statements: FinishAndClaimBatcher;
   private pollTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<number> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly unlisten: (() => Promise<void>)[] = [];
-  private draining: Promise<void> | undefined;
   private polling: Promise<void> | undefined;
-  private wakeAgain = false;
   private stopping = false;
 
   constructor(private readonly o: DispatcherOptions) {
     this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    this.statements = new FinishAndClaimBatcher({
+      db: o.db,
+      logger: o.logger,
+      owner: this.owner,
+      leaseMs: o.leaseMs,
+      concurrency: o.concurrency,
+      usedSlots: () => this.running.size,
+      stopping: () => this.stopping,
+      freed: (id) => this.freeSlot(id),
+      claimed: (tasks) => this.takeClaimed(tasks),
+    });
   }
 
   async start(): Promise<void> {
     this.unlisten.push(await this.o.db.listen(TASKS_NEW_CHANNEL, () => this.wake()));
     this.unlisten.push(await this.o.db.listen(TASKS_CANCEL_CHANNEL, (id) => this.stopTask(id, 'cancel')));
     this.pollTimer = setInterval(() => void this.pollOnce(), this.o.pollMs);
+    // Expired leases are swept at least once a lease, however long the fallback poll: a task whose
+    // run ended without recording its result (the database was unreachable then) stays `running`
+    // until a sweep hands it back.
+    this.sweepTimer = setInterval(() => void this.sweepOnce(), Math.min(this.o.pollMs, this.o.leaseMs));
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.heartbeatMs);
     await this.pollOnce();
   }
@@ -82,78 +115,59 @@ export class Dispatcher {
     return this.running.size;
   }
 
-  /** Claims as long as there is a free slot and a claimable task. Re-entrant calls coalesce. */
+  /** Claims as long as there is a free slot and a claimable task. Calls while a claim is in flight coalesce. */
   wake(): void {
-    if (this.stopping) return;
-    if (this.draining) {
-      this.wakeAgain = true;
-      return;
-    }
-    this.draining = this.drain().finally(() => {
-      this.draining = undefined;
-      if (this.wakeAgain) {
-        this.wakeAgain = false;
-        this.wake();
-      }
-    });
+    if (!this.stopping) this.statements.wantClaim();
   }
 
-  /**
-   * Fills the free slots with one claim per round trip (claimTasks takes as many as are free), and
-   * asks again only while the last claim says more may be claimable: an idle dispatcher woken for
-   * one task makes one round trip, not a second one that finds nothing.
-   */
-  private async drain(): Promise<void> {
-    while (!this.stopping && this.running.size < this.o.concurrency) {
-      let claimed: { tasks: Task[]; more: boolean };
-      try {
-        claimed = await claimTasks(
-          this.o.db,
-          this.owner,
-          this.o.leaseMs,
-          this.o.concurrency - this.running.size,
-        );
-      } catch (err) {
-        // 23505: another dispatcher started a task of the same session at the same instant; try
-        // again at once (that session is now excluded). Anything else (database down) waits for the poll.
-        if ((err as { code?: string }).code === '23505') this.wakeAgain = true;
-        else this.o.logger.warn('claim failed', { err });
-        return;
-      }
-      if (this.stopping) {
-        // stop() began while this claim was in flight: hand the tasks straight back, attempts unspent.
-        await Promise.all(
-          claimed.tasks.map((task) =>
-            releaseTask(this.o.db, task.id, this.owner).catch((err: unknown) =>
-              this.o.logger.warn('could not hand back a task claimed during shutdown', {
-                taskId: task.id,
-                err,
-              }),
-            ),
-          ),
-        );
-        return;
-      }
-      for (const task of claimed.tasks) this.startTask(task);
-      if (!claimed.more) return;
+  private async takeClaimed(tasks: Task[]): Promise<void> {
+    if (!this.stopping) {
+      for (const task of tasks) this.startTask(task);
+      return;
     }
+    // stop() began while the claim was in flight: the tasks go straight back, attempts unspent.
+    await Promise.all(
+      tasks.map((task) =>
+        releaseTask(this.o.db, task.id, this.owner).catch((err: unknown) =>
+          this.o.logger.warn('could not hand back a task claimed during shutdown', { taskId: task.id, err }),
+        ),
+      ),
+    );
+  }
+
+  /** The task's end is recorded: its slot is free, though its runner may still be returning. */
+  private freeSlot(id: string): void {
+    const r = this.running.get(id);
+    if (!r) return;
+    clearTimeout(r.fence);
+    this.running.delete(id);
+    this.returning.add(r);
   }
 
   private startTask(task: Task): void {
     const controller = new AbortController();
-    const log = this.o.logger.child({ taskId: task.id });
-    log.debug('task claimed', { attempt: task.attempts });
-    const done = this.o
-      .runTask(task, { owner: this.owner, signal: controller.signal })
-      .catch((err: unknown) => log.error('task runner failed', { err }))
-      .finally(() => {
-        clearTimeout(this.running.get(task.id)?.fence);
-        this.running.delete(task.id);
-        this.wake();
-      });
-    const entry: Running = { controller, done };
+    this.o.logger.debug('task claimed', { taskId: task.id, attempt: task.attempts });
+    const entry: Running = { controller, done: Promise.resolve() };
     this.running.set(task.id, entry);
+    const ctx: ClaimedTaskContext = {
+      owner: this.owner,
+      signal: controller.signal,
+      finish: (outcome) => this.statements.finish(task.id, outcome),
+    };
+    entry.done = this.o
+      .runTask(task, ctx)
+      .catch((err: unknown) => this.o.logger.error('task runner failed', { taskId: task.id, err }))
+      .finally(() => this.runnerReturned(task.id, entry));
     this.fenceTask(task.id, entry, Date.now());
+  }
+
+  private runnerReturned(id: string, entry: Running): void {
+    clearTimeout(entry.fence);
+    this.returning.delete(entry);
+    // A slot freed by ctx.finish was refilled by the statement that recorded the finish.
+    if (this.running.get(id) !== entry) return;
+    this.running.delete(id);
+    this.wake();
   }
 
   private stopTask(id: string, reason: StopReason): void {
@@ -171,16 +185,34 @@ export class Dispatcher {
 
   private async poll(): Promise<void> {
     if (this.stopping) return;
+    await this.sweepOnce();
+    this.wake();
+  }
+
+  /** Releases expired leases, waking the claim loop when it released any. One sweep at a time. */
+  private sweepOnce(): Promise<number> {
+    this.sweeping ??= this.sweepExpiredLeases().finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  private async sweepExpiredLeases(): Promise<number> {
+    if (this.stopping) return 0;
     try {
       const released = await releaseExpiredLeases(this.o.db, {
         beforeRelease: (expired) => this.stopOrphanedAgents(expired),
         keep: { owner: this.owner, ids: [...this.running.keys()] },
       });
-      if (released > 0) this.o.logger.info('released expired leases', { count: released });
+      if (released > 0) {
+        this.o.logger.info('released expired leases', { count: released });
+        this.wake();
+      }
+      return released;
     } catch (err) {
       this.o.logger.warn('lease sweep failed', { err });
+      return 0;
     }
-    this.wake();
   }
 
   /** Kills what dead dispatchers on this host left running, before their tasks can be claimed again. */
@@ -246,11 +278,13 @@ export class Dispatcher {
     if (this.stopping) return;
     this.stopping = true;
     clearInterval(this.pollTimer);
+    clearInterval(this.sweepTimer);
     await Promise.allSettled(this.unlisten.map((u) => u()));
     // A sweep or claim in flight finishes (a claim is handed back) before the running set is final.
     await this.polling;
-    await this.draining;
-    const all = () => Promise.allSettled([...this.running.values()].map((r) => r.done));
+    await this.sweeping;
+    await this.statements.settle();
+    const all = () => Promise.allSettled([...this.running.values(), ...this.returning].map((r) => r.done));
     let graceTimer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
       graceTimer = setTimeout(resolve, this.o.shutdownGraceMs);
@@ -262,6 +296,8 @@ export class Dispatcher {
     // their tasks back: were it stopped, a grace longer than a lease would let another dispatcher
     // take over a task still running here.
     await all();
+    // The last finishes' statements: nothing of this dispatcher's touches the database after stop().
+    await this.statements.settle();
     clearInterval(this.heartbeatTimer);
   }
 }

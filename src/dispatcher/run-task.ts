@@ -3,7 +3,6 @@
  * what it changed into pending changes, and the task's final state — all recorded only while this
  * dispatcher still holds the task's lease.
  */
-import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
   type AcpRunResult,
@@ -13,61 +12,22 @@ import {
   runAcpTask,
 } from '../agents/acp-driver.js';
 import { buildAgentEnv } from '../agents/agent-env.js';
-import { type AgentLaunchSpec, resolveLaunchSpec } from '../agents/launch-specs.js';
-import { markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessions.js';
+import { resolveLaunchSpec } from '../agents/launch-specs.js';
+import { findAgentSession, markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessions.js';
 import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
-import {
-  finishTask,
-  recordAgentProcess,
-  releaseTask,
-  renewLeases,
-  setTaskWorktree,
-  type TaskOutcome,
-} from '../db/tasks.js';
+import { finishTask, recordAgentProcess, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
+import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
 import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
+import { runOpencodeServeTurn } from './opencode-serve-turn.js';
 import { describeAgentProcess } from './orphaned-agents.js';
 import { prepareSessionWorktree } from './session-worktree.js';
-
-const SUMMARY_MAX = 16 * 1024;
-
-function outcomeOf(run: AcpRunResult | undefined, err: unknown, stop: StopReason | undefined): TaskOutcome {
-  const usage = run?.usage;
-  const costTokens = usage ? usage.inputTokens + usage.outputTokens : null;
-  const summary = run?.outputText ? run.outputText.slice(0, SUMMARY_MAX) : null;
-  if (stop === 'cancel') {
-    return {
-      state: 'cancelled',
-      outputSummary: summary,
-      costTokens,
-      errorCode: 'E_CANCELLED',
-      lastError: 'cancelled by a client',
-    };
-  }
-  if (err || stop === 'timeout') {
-    const code = isBoocoderError(err) ? err.code : stop === 'timeout' ? 'E_AGENT_TIMEOUT' : 'E_AGENT_FAILED';
-    const message = isBoocoderError(err)
-      ? err.message
-      : 'the agent run failed; the server log has the details';
-    return { state: 'failed', outputSummary: summary, costTokens, errorCode: code, lastError: message };
-  }
-  if (run && run.stopReason !== 'end_turn') {
-    const state = run.stopReason === 'cancelled' ? 'cancelled' : 'failed';
-    return {
-      state,
-      outputSummary: summary,
-      costTokens,
-      errorCode: null,
-      lastError: `the agent stopped: ${run.stopReason}`,
-    };
-  }
-  return { state: 'completed', outputSummary: summary, costTokens, errorCode: null, lastError: null };
-}
+import { configHashOf, outcomeOf } from './task-outcome.js';
 
 async function recordFailure(deps: Deps, task: Task, owner: string, err: unknown): Promise<void> {
   const outcome = outcomeOf(undefined, err, undefined);
@@ -75,15 +35,6 @@ async function recordFailure(deps: Deps, task: Task, owner: string, err: unknown
     if (await finishTask(tx, task.id, owner, outcome))
       await tx.query('SELECT pg_notify($1, $2)', [TASKS_DONE_CHANNEL, task.id]);
   });
-}
-
-/**
- * Fingerprints what a warm session was started with (the agent, how it is launched, the model and
- * the worktree it works in): a task that differs in any of them gets a fresh session.
- */
-function configHashOf(agent: string, spec: AgentLaunchSpec, model: string | null, cwd: string): string {
-  const fingerprint = JSON.stringify([agent, spec.command, spec.args, spec.env, model, cwd]);
-  return createHash('sha256').update(fingerprint).digest('hex').slice(0, 32);
 }
 
 interface AgentTurn {
@@ -135,6 +86,7 @@ async function runAgentTurn(
       text: o.prompt,
       ...(o.signal ? { signal: o.signal } : {}),
       timeoutMs: o.timeoutMs,
+      ...(o.onPermissionRequest ? { onPermissionRequest: o.onPermissionRequest } : {}),
     });
   } catch (error) {
     turn.error = error;
@@ -146,8 +98,20 @@ async function runAgentTurn(
   return turn;
 }
 
-async function runAgent(deps: Deps, task: Task, ctx: TaskRunContext): Promise<void> {
+async function runAgent(
+  deps: Deps,
+  task: Task,
+  dispatcherCtx: TaskRunContext,
+  permissions: PermissionPolicy,
+): Promise<void> {
   const agent = task.agent ?? deps.config.defaultAgent;
+  const gate = gateTaskRun(deps, permissions, {
+    task,
+    agent,
+    owner: dispatcherCtx.owner,
+    signal: dispatcherCtx.signal,
+  });
+  const ctx: TaskRunContext = { owner: dispatcherCtx.owner, signal: gate.signal };
   const spec = resolveLaunchSpec(agent, deps.config.agents);
   const project = await findProject(deps.db, task.projectId);
   if (!project || !task.sessionId || !task.chatId) {
@@ -155,37 +119,56 @@ async function runAgent(deps: Deps, task: Task, ctx: TaskRunContext): Promise<vo
   }
   const wt = await prepareSessionWorktree(deps, project, task.sessionId, join(deps.config.home, 'worktrees'));
   await setTaskWorktree(deps.db, task.id, wt.path);
+  const native = task.executionPath === 'native';
   const key = {
     chatId: task.chatId,
     agent,
     sessionId: task.sessionId,
     worktreeId: wt.id,
-    backend: 'acp_warm' as const,
+    backend: native ? ('opencode_server' as const) : ('acp_warm' as const),
   };
-  const configHash = configHashOf(agent, spec, task.model, wt.path);
+  const configHash = configHashOf(agent, spec, task, wt.path);
+  const previous = native ? await findAgentSession(deps.db, task.chatId, agent) : null;
   await markAgentSessionActive(deps.db, key, configHash);
 
-  const turn = await runAgentTurn(deps, task.chatId, agent, configHash, {
-    spec,
-    cwd: wt.path,
-    prompt: task.input,
-    model: task.model ?? undefined,
-    env: buildAgentEnv({ spec, home: deps.config.home, childEnv: deps.config.childEnv }),
-    signal: ctx.signal,
-    timeoutMs: deps.config.taskTimeoutMs,
-    logger: deps.logger.child({ taskId: task.id, agent }),
-    // Before the agent gets its prompt: if this dispatcher dies from here on, whoever takes the
-    // lease over can find the agent and kill it.
-    onSpawn: async (pid) => {
-      const rec = describeAgentProcess(pid);
-      if (!rec) return;
-      try {
-        await recordAgentProcess(deps.db, task.id, ctx.owner, rec);
-      } catch (err) {
-        deps.logger.warn('could not record the agent process', { taskId: task.id, err });
+  const turn = native
+    ? {
+        ...(await runOpencodeServeTurn(deps, {
+          spec,
+          cwd: wt.path,
+          prompt: task.input,
+          signal: ctx.signal,
+          previous,
+          configHash,
+          ...(task.model ? { model: task.model } : {}),
+        })),
+        release: nothingToRelease,
       }
-    },
-  });
+    : await runAgentTurn(deps, task.chatId, agent, configHash, {
+        spec,
+        cwd: wt.path,
+        prompt: task.input,
+        model: task.model ?? undefined,
+        mode: task.modeId ?? undefined,
+        thinking: task.thinkingOptionId ?? undefined,
+        features: task.featureValues ?? undefined,
+        env: buildAgentEnv({ spec, home: deps.config.home, childEnv: deps.config.childEnv }),
+        signal: ctx.signal,
+        timeoutMs: deps.config.taskTimeoutMs,
+        ...(gate.asker ? { onPermissionRequest: gate.asker } : {}),
+        logger: deps.logger.child({ taskId: task.id, agent }),
+        // Before the agent gets its prompt: if this dispatcher dies from here on, whoever takes the
+        // lease over can find the agent and kill it.
+        onSpawn: async (pid) => {
+          const rec = describeAgentProcess(pid);
+          if (!rec) return;
+          try {
+            await recordAgentProcess(deps.db, task.id, ctx.owner, rec);
+          } catch (err) {
+            deps.logger.warn('could not record the agent process', { taskId: task.id, err });
+          }
+        },
+      });
   try {
     await recordTurn(deps, task, ctx, { agent, project, wt, turn });
   } finally {
@@ -264,11 +247,17 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
   });
 }
 
+export interface AgentTaskRunnerOptions {
+  /** How agents' permission requests are answered; defaults to the configured policy. */
+  permissions?: PermissionPolicy;
+}
+
 /** The production task runner: a real agent in the session's worktree. */
-export function createAgentTaskRunner(deps: Deps): TaskRunner {
+export function createAgentTaskRunner(deps: Deps, options: AgentTaskRunnerOptions = {}): TaskRunner {
+  const permissions = options.permissions ?? deps.config.permissions;
   return async (task, ctx) => {
     try {
-      await runAgent(deps, task, ctx);
+      await runAgent(deps, task, ctx, permissions);
     } catch (err) {
       deps.logger.warn('task failed', { taskId: task.id, err });
       await recordFailure(deps, task, ctx.owner, err);

@@ -1,6 +1,6 @@
 /** Gives a session its worktree (one per session, shared by all its agents) and a clean start for a run. */
 
-import type { Project } from '../db/projects.js';
+import { lockProjectWorktrees, type Project } from '../db/projects.js';
 import { findActiveWorktree, insertWorktree, type WorktreeRow } from '../db/worktrees.js';
 import type { Deps } from '../services/deps.js';
 import { resetWorktree } from '../worktrees/reset.js';
@@ -24,7 +24,16 @@ export async function prepareSessionWorktree(
   sessionId: string,
   worktreesRoot: string,
 ): Promise<PreparedWorktree> {
-  const git = await ensureSessionWorktree({ repoPath: project.rootPath, worktreesRoot, sessionId });
+  const ensure = () => ensureSessionWorktree({ repoPath: project.rootPath, worktreesRoot, sessionId });
+  // On PGlite one process owns the database, and ensureSessionWorktree already queues in-process;
+  // a PGlite transaction would also hold up every other query while git runs.
+  const git =
+    deps.db.kind === 'pg'
+      ? await deps.db.transaction(async (tx) => {
+          await lockProjectWorktrees(tx, project.id);
+          return ensure();
+        })
+      : await ensure();
   let row: WorktreeRow | null = await findActiveWorktree(deps.db, sessionId);
   if (!row) {
     row = await insertWorktree(deps.db, {

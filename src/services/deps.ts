@@ -1,4 +1,5 @@
 /** What services, tools and the dispatcher share. Built once per process by src/app.ts. */
+import type { OpencodeServerHolder } from '../agents/opencode-serve-holder.js';
 import type { WarmSessions } from '../agents/warm-sessions.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/db.js';
@@ -12,4 +13,6 @@ export interface Deps {
   events: TaskEvents;
   /** Live agent sessions kept between a chat's tasks; without it every task starts its agent. */
   warmSessions?: WarmSessions;
+  /** The shared `opencode serve` for tasks on the native execution path, started on first use. */
+  opencodeServer?: OpencodeServerHolder;
 }

@@ -16,6 +16,10 @@ export interface NewTaskInput {
   input: string;
   agent?: string;
   model?: string;
+  /** The agent's mode, thought level and other config options by id (see applySessionConfig). */
+  mode?: string;
+  thinking?: string;
+  features?: Readonly<Record<string, string | boolean>>;
   parentTaskId?: string;
   sessionId?: string;
   chatId?: string;
@@ -79,7 +83,18 @@ export async function queueTask(
   input: NewTaskInput,
   clientRoots: () => Promise<readonly { uri: string }[]>,
 ): Promise<QueuedTask> {
-  refuseNul({ input: input.input, model: input.model, project: input.project });
+  const featureText = Object.entries(input.features ?? {})
+    .flat()
+    .filter((part) => typeof part === 'string')
+    .join('');
+  refuseNul({
+    input: input.input,
+    model: input.model,
+    mode: input.mode,
+    thinking: input.thinking,
+    features: featureText,
+    project: input.project,
+  });
   const projectRef = input.project ?? pathFromRoots(await clientRoots());
   if (!projectRef) {
     throw new BoocoderError(
@@ -105,14 +120,21 @@ export async function queueTask(
         throw new BoocoderError('E_INVALID_INPUT', 'parent task is in another project');
     }
     const ids = await resolveSessionAndChat(tx, project.id, input.sessionId, input.chatId);
+    const settings = {
+      modeId: input.mode ?? null,
+      thinkingOptionId: input.thinking ?? null,
+      featureValues: input.features ?? null,
+    };
     const task = await tasks.insertTask(tx, {
       projectId: project.id,
       ...ids,
+      ...settings,
       input: input.input,
       agent,
       model: input.model ?? null,
       parentTaskId: input.parentTaskId ?? null,
       maxAttempts: deps.config.maxAttempts,
+      executionPath: agent === 'opencode' && deps.config.opencodeBackend === 'serve' ? 'native' : 'acp',
     });
     return { task, projectId: project.id, ...ids };
   });
@@ -164,6 +186,7 @@ export async function cancelTask(deps: Deps, id: string): Promise<Task> {
       `task ${id} is already ${existing.state}; nothing to cancel`,
     );
   }
-  if (task.state === 'running') await deps.db.query('SELECT pg_notify($1, $2)', [TASKS_CANCEL_CHANNEL, id]);
+  if (task.state === 'running' || task.state === 'blocked')
+    await deps.db.query('SELECT pg_notify($1, $2)', [TASKS_CANCEL_CHANNEL, id]);
   return task;
 }

@@ -17,11 +17,11 @@ import {
   listExpiredWorktrees,
 } from '../db/worktrees.js';
 import type { Logger } from '../log.js';
-import { hardenedOptions, runGit } from '../worktrees/git.js';
 import { findWorktreeAdminDir } from '../worktrees/repository.js';
 import {
   exists,
   isWorktreeDirty,
+  pruneWorktrees,
   removeSessionWorktree,
   resolveRepository,
   sessionBranchName,
@@ -134,10 +134,7 @@ async function archiveMissingFolders(o: WorktreeCleanupOptions, prefix: string, 
     if (o.isStopped?.()) return;
     if (await exists(w.path)) continue;
     try {
-      if (w.rootPath) {
-        const repo = await resolveRepository(w.rootPath);
-        await runGit(['worktree', 'prune'], await hardenedOptions({ cwd: repo.rootPath }));
-      }
+      if (w.rootPath) await pruneWorktrees(w.rootPath);
       // The branch stays: it holds the session's commits, and a new task re-creates the worktree from it.
       if (await archiveMissingWorktree(o.db, w.id)) {
         report.archivedMissing.push(w.path);

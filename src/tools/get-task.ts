@@ -15,7 +15,8 @@ export function registerGetTaskTool(server: McpServer, deps: Deps): void {
       title: 'Read a task (optionally waiting for it to finish)',
       description:
         `A task's state, agent, times, output summary, error and pending-change count. With wait_s (at most ` +
-        `${MAX_WAIT_S}) it returns as soon as the task leaves pending/running, sending progress while it waits.`,
+        `${MAX_WAIT_S}) it returns as soon as the task leaves pending/running, sending progress while it waits: ` +
+        'finished (completed, failed, cancelled) or blocked on a permission request (see answer_permission).',
       inputSchema: {
         task_id: z.uuid(),
         wait_s: z
@@ -49,7 +50,7 @@ export function registerGetTaskTool(server: McpServer, deps: Deps): void {
             })
           : await getTask(deps, args.task_id);
         const view = toTaskView(result.task);
-        const finished = !['pending', 'running'].includes(result.task.state);
+        const finished = ['completed', 'failed', 'cancelled'].includes(result.task.state);
         return toolResult({ ...view, pending_changes: result.pendingChanges, finished });
       }),
   );

@@ -4,6 +4,21 @@ import type { Deps } from '../services/deps.js';
 import { queueTask } from '../services/tasks.js';
 import { AGENT_NAME, MAX_INPUT_CHARS, runTool, toolResult } from './result.js';
 
+const MAX_FEATURES = 32;
+/** A value id an agent offers (model, mode, thought level, option): the agent checks it at run time. */
+const CONFIG_VALUE = z.string().min(1).max(200);
+const FEATURES = z
+  .record(
+    z.string().min(1).max(200),
+    z.union([z.string().min(1).max(200), z.boolean()], {
+      error: 'each feature is a value id (1 to 200 characters) or true/false',
+    }),
+    { error: (issue) => (issue.code === 'invalid_key' ? 'a feature id is 1 to 200 characters' : undefined) },
+  )
+  .refine((features) => Object.keys(features).length <= MAX_FEATURES, {
+    error: `at most ${MAX_FEATURES} features`,
+  });
+
 const input = {
   project: z
     .string()
@@ -17,7 +32,16 @@ const input = {
   agent: AGENT_NAME.optional().describe(
     'Which agent runs it (opencode, claude, codex, gemini, qwen, or a configured one)',
   ),
-  model: z.string().min(1).max(200).optional().describe('Model for the agent, in its own naming'),
+  model: CONFIG_VALUE.optional().describe('Model for the agent, in its own naming'),
+  mode: CONFIG_VALUE.optional().describe("The agent's mode (its ACP mode option, e.g. build or plan)"),
+  thinking: CONFIG_VALUE.optional().describe(
+    "The agent's thought level (its ACP thought_level option, e.g. low or high)",
+  ),
+  features: FEATURES.optional().describe(
+    `Other ACP config options of the agent (at most ${MAX_FEATURES}), by option id: a value id, or true/false ` +
+      'for an on/off option. A task asking for an option or value the agent lacks fails with E_INVALID_INPUT ' +
+      'naming what it offers',
+  ),
   parent_task_id: z.uuid().optional().describe('The task this one follows up'),
   session_id: z.uuid().optional().describe('Session to work in (its worktree); omit to start a new one'),
   chat_id: z.uuid().optional().describe('Chat (agent context) within the session; omit to start a new one'),
@@ -62,6 +86,9 @@ export function registerNewTaskTool(server: McpServer, deps: Deps): void {
             input: args.input,
             agent: args.agent,
             model: args.model,
+            mode: args.mode,
+            thinking: args.thinking,
+            features: args.features,
             parentTaskId: args.parent_task_id,
             sessionId: args.session_id,
             chatId: args.chat_id,

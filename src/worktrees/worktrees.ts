@@ -42,7 +42,11 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Per-path queue: two calls for one session must not both run `worktree add`. */
+/**
+ * Per-repository queue for everything that adds, removes or prunes worktrees: `worktree prune` run
+ * while another session's `worktree add` is half done deletes or misreads its admin folder
+ * ("failed to read .git/worktrees/<x>/commondir"), failing that session's task.
+ */
 const inFlight = new Map<string, Promise<unknown>>();
 function serialised<T>(key: string, fn: () => Promise<T>): Promise<T> {
   const previous = inFlight.get(key) ?? Promise.resolve();
@@ -102,8 +106,8 @@ export async function ensureSessionWorktree(input: {
   const branch = sessionBranchName(input.sessionId);
   await mkdir(input.worktreesRoot, { recursive: true });
   const path = join(await realpath(input.worktreesRoot), input.sessionId);
-  return serialised(path, async () => {
-    const repo = await resolveRepository(input.repoPath);
+  const repo = await resolveRepository(input.repoPath);
+  return serialised(repo.commonDir, async () => {
     const repoOpts = await hardenedOptions({ cwd: repo.rootPath });
     await runGit(['worktree', 'prune'], repoOpts);
 
@@ -223,6 +227,14 @@ export async function removeSessionWorktree(input: {
     );
   }
   const repo = await resolveRepository(input.repoPath);
+  await serialised(repo.commonDir, () => removeWorktreeFolder(repo, input, force));
+}
+
+async function removeWorktreeFolder(
+  repo: Awaited<ReturnType<typeof resolveRepository>>,
+  input: { path: string; branch: string; keepBranch?: boolean },
+  force: boolean,
+): Promise<void> {
   const repoOpts = await hardenedOptions({ cwd: repo.rootPath });
   const present = await exists(input.path);
   const registered = present
@@ -245,4 +257,12 @@ export async function removeSessionWorktree(input: {
   if (input.keepBranch !== true) {
     await runGit(['update-ref', '-d', `refs/heads/${input.branch}`], repoOpts);
   }
+}
+
+/** `git worktree prune`, queued behind this process's other worktree changes to the repository. */
+export async function pruneWorktrees(repoPath: string): Promise<void> {
+  const repo = await resolveRepository(repoPath);
+  await serialised(repo.commonDir, async () =>
+    runGit(['worktree', 'prune'], await hardenedOptions({ cwd: repo.rootPath })),
+  );
 }

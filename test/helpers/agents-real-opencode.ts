@@ -19,8 +19,15 @@ export const OTHER_MODEL = 'scripted/other-model';
 /** opencode prices per million tokens: one scripted response (120 in, 30 out) costs 0.18 USD. */
 const COST = { input: 1000, output: 2000 };
 
+/** What opencode may do without asking: edits and shell, unless a test asks for questions. */
+export type OpencodePermission = Record<string, 'allow' | 'ask' | 'deny'>;
+const ALLOW_EDITS_AND_SHELL: OpencodePermission = { edit: 'allow', bash: 'allow' };
+
 /** opencode.json content: one custom provider on the scripted server, edits and shell allowed. */
-export function opencodeConfig(baseUrl: string): Record<string, unknown> {
+export function opencodeConfig(
+  baseUrl: string,
+  permission: OpencodePermission = ALLOW_EDITS_AND_SHELL,
+): Record<string, unknown> {
   return {
     $schema: 'https://opencode.ai/config.json',
     provider: {
@@ -36,28 +43,34 @@ export function opencodeConfig(baseUrl: string): Record<string, unknown> {
     },
     model: SCRIPTED_MODEL,
     small_model: SCRIPTED_MODEL,
-    permission: { edit: 'allow', bash: 'allow' },
+    permission,
     autoupdate: false,
     share: 'disabled',
   };
 }
 
 /** The agent env for tests: the scripted provider, and no network fetches (offline CI). */
-export function opencodeEnv(baseUrl: string): Record<string, string> {
+export function opencodeEnv(
+  baseUrl: string,
+  permission: OpencodePermission = ALLOW_EDITS_AND_SHELL,
+): Record<string, string> {
   return {
-    OPENCODE_CONFIG_CONTENT: JSON.stringify(opencodeConfig(baseUrl)),
+    OPENCODE_CONFIG_CONTENT: JSON.stringify(opencodeConfig(baseUrl, permission)),
     OPENCODE_DISABLE_MODELS_FETCH: '1',
     OPENCODE_DISABLE_AUTOUPDATE: '1',
   };
 }
 
-export function opencodeSpec(baseUrl: string): AgentLaunchSpec {
+export function opencodeSpec(
+  baseUrl: string,
+  permission: OpencodePermission = ALLOW_EDITS_AND_SHELL,
+): AgentLaunchSpec {
   return {
     name: 'opencode',
     label: 'opencode',
     command: OPENCODE_BIN,
     args: ['acp'],
-    env: opencodeEnv(baseUrl),
+    env: opencodeEnv(baseUrl, permission),
   };
 }
 

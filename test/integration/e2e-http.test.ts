@@ -72,11 +72,13 @@ describeEachDatabase('end to end over HTTP', (ctx) => {
     const { tools } = await client.listTools();
     const names = tools.map((t) => t.name).sort();
     expect(names).toEqual([
+      'answer_permission',
       'apply_change',
       'cancel_task',
       'get_agent_sessions',
       'get_task',
       'list_pending_changes',
+      'list_permission_requests',
       'list_tasks',
       'new_task',
       'probe_agents',

@@ -68,6 +68,8 @@ describeEachDatabase('tool input limits', (ctx) => {
       apply_change: { change_id: ZERO_UUID, action: 'reject' },
       get_agent_sessions: { session_id: ZERO_UUID },
       probe_agents: {},
+      list_permission_requests: {},
+      answer_permission: { request_id: ZERO_UUID, option_id: 'once' },
     };
   });
 

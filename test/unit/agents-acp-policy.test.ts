@@ -92,6 +92,19 @@ describe('usage accounting', () => {
     });
     expect(record.updates).toBe(3);
   });
+
+  it("counts only this turn's share of a warm session's cumulative cost, carried over turns without one", () => {
+    const usageUpdate = (amount: number) =>
+      ({ sessionUpdate: 'usage_update', used: 1, size: 100, cost: { amount, currency: 'USD' } }) as const;
+    const first = new AcpTurnRecord();
+    first.add(usageUpdate(0.25));
+    expect(first.usage({ stopReason: 'end_turn' })?.cost).toBe(0.25);
+    const second = new AcpTurnRecord(undefined, first.sessionCost);
+    expect(second.usage({ stopReason: 'end_turn' })).toBeUndefined();
+    const third = new AcpTurnRecord(undefined, second.sessionCost);
+    third.add(usageUpdate(0.4));
+    expect(third.usage({ stopReason: 'end_turn' })?.cost).toBeCloseTo(0.15);
+  });
 });
 
 describe('AcpTurnRecord output', () => {

@@ -24,7 +24,10 @@ describe('bin/boocoder.js', () => {
     await symlink(join(REPO, 'node_modules'), join(root, 'node_modules'));
     await writeFile(join(root, 'package.json'), '{"type":"module"}');
     await writeFile(join(root, 'dist', 'boocoder.mjs'), "process.stdout.write('bundle');\n");
-    await writeFile(join(root, 'src', 'cli.ts'), "const from: string = 'sources';\nprocess.stdout.write(from);\n");
+    await writeFile(
+      join(root, 'src', 'cli.ts'),
+      "const from: string = 'sources';\nprocess.stdout.write(from);\n",
+    );
     await writeFile(join(root, 'src', 'nested', 'other.ts'), 'export {};\n');
   });
 
