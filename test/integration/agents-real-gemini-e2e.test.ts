@@ -137,7 +137,8 @@ describeEachDatabase('the real Gemini CLI over ACP, end to end', (ctx) => {
       );
       expect(agent_sessions).toHaveLength(1);
       const session = agent_sessions[0] as Record<string, number | string | boolean>;
-      expect(session).toMatchObject({ agent: 'gemini', status: 'idle', has_session: true });
+      // closeAll above ended the warm session, so it is recorded closed, not idle.
+      expect(session).toMatchObject({ agent: 'gemini', status: 'closed', has_session: true });
       // Gemini sums its turn's model calls (the tool call and the final answer) into
       // PromptResponse._meta.quota; it reports no cost.
       expect(session.input_tokens).toBeGreaterThanOrEqual(2 * GEMINI_USAGE.promptTokenCount);
