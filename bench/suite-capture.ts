@@ -85,6 +85,9 @@ async function buildTrees(): Promise<Trees> {
   // A copy with its own object store: in a worktree of the same repository, whichever side ran
   // second would find the other's 1,000 new blobs already written and skip that work.
   await runCommand('cp', ['-a', repo, peer], worktreesRoot);
+  // Untimed: a copied index holds stale stat data (new inodes and ctimes), so the peer's first
+  // `git add -A` would re-read all 20,000 files; boocoder's worktree index is fresh from checkout.
+  await git(peer, 'update-index', '-q', '--refresh');
   await git(repo, 'worktree', 'add', '-q', '--detach', applyPeer, initial);
   return {
     repo,

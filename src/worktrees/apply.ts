@@ -47,9 +47,10 @@ async function readLooseBlob(repoRoot: string, oid: string): Promise<Buffer | nu
   const path = join(repoRoot, '.git', 'objects', oid.slice(0, 2), oid.slice(2));
   let compressed: Buffer;
   try {
-    // O_NOFOLLOW and a regular-file size check: a FIFO or a link to /dev/zero planted there must
-    // not hang or exhaust the server (the content itself is checked against the oid by the caller).
-    const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    // A FIFO or a link to /dev/zero planted there must not hang or exhaust the server: no link is
+    // followed, opening does not wait for a FIFO's writer, and only a regular file of bounded size
+    // is read. The content itself is checked against the oid by the caller.
+    const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
       const st = await handle.stat();
       if (!st.isFile() || st.size > MAX_FILE_BYTES) return null;

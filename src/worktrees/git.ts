@@ -111,6 +111,10 @@ export function buildGitEnv(opts: GitEnvOptions = {}): Record<string, string> {
     GIT_COMMITTER_NAME: 'boocoder',
     GIT_COMMITTER_EMAIL: 'boocoder@localhost',
     GIT_CONFIG_PARAMETERS: encodeConfigParameters([...HARDENED_CONFIG, ...(opts.extraConfig ?? [])]),
+    // Performance only (ignored outside glibc): git's zlib streams allocate and free ~256 KiB per
+    // object, and glibc's default of handing freed memory straight back to the kernel makes every
+    // object pay for fresh zeroed pages. Keeping it cuts hash-object's CPU time by about a third.
+    GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=33554432',
   };
   if (opts.gitDir !== undefined) env.GIT_DIR = opts.gitDir;
   if (opts.workTree !== undefined) env.GIT_WORK_TREE = opts.workTree;

@@ -1,11 +1,13 @@
-import { chmod, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBoocoderError } from '../../src/errors.js';
 import { applyFileChange, blobOidOf, readBlob, revertFileChange } from '../../src/worktrees/apply.js';
 import { type CapturedChange, captureChanges } from '../../src/worktrees/capture.js';
 import { ensureSessionWorktree } from '../../src/worktrees/worktrees.js';
-import { snapshot, tempRepos, writeFiles } from '../helpers/worktrees-temp-repo.js';
+import { git, snapshot, tempRepos, writeFiles } from '../helpers/worktrees-temp-repo.js';
 
 const repos = tempRepos();
 afterEach(() => repos.cleanup());
@@ -112,5 +114,20 @@ describe('applyFileChange / revertFileChange', () => {
     expect(blobOidOf(binary)).toBe(bin.resultOid);
     await rejectsWith(readBlob(repo, 'f'.repeat(40)), 'E_GIT_FAILED');
     await rejectsWith(readBlob(repo, '--batch'), 'E_INVALID_INPUT');
+  });
+
+  it('reads packed blobs too, and is not fooled or stalled by what is planted at a loose path', async () => {
+    const { repo, changes } = await agentChanges();
+    const bin = change(changes, 'deep/new/file.bin');
+    const edit = change(changes, 'edit.txt');
+    git(repo, 'gc', '-q', '--prune=now'); // every object packed, no loose file left
+    const loose = (oid: string) => join(repo, '.git', 'objects', oid.slice(0, 2), oid.slice(2));
+    await mkdir(join(loose(bin.resultOid as string), '..'), { recursive: true });
+    await mkdir(join(loose(edit.resultOid as string), '..'), { recursive: true });
+    // A FIFO would block a plain open() until a writer came; other bytes must not pass for the blob.
+    execFileSync('mkfifo', [loose(bin.resultOid as string)]);
+    await writeFile(loose(edit.resultOid as string), deflateSync(Buffer.from('blob 6\0forged')));
+    expect((await readBlob(repo, bin.resultOid as string)).equals(binary)).toBe(true);
+    expect((await readBlob(repo, edit.resultOid as string)).toString()).toBe('after\n');
   });
 });
