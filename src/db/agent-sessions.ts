@@ -8,7 +8,8 @@ export interface AgentSession {
   chatId: string;
   agent: string;
   sessionId: string | null;
-  backend: 'opencode_server' | 'acp_warm';
+  /** headless: one-shot CLI runs on the pty execution path, continued by the agent's resume flag. */
+  backend: 'opencode_server' | 'acp_warm' | 'headless';
   agentSessionId: string | null;
   serverPort: number | null;
   status: AgentSessionStatus;
@@ -19,6 +20,9 @@ export interface AgentSession {
   outputTokens: number;
   cost: number;
   worktreeId: string | null;
+  /** The backend session's own running totals, for agents that report those (codex headless). */
+  backendInputTokens: number | null;
+  backendOutputTokens: number | null;
 }
 
 export interface AgentSessionKey {
@@ -77,6 +81,23 @@ export async function recordAgentSessionRun(
             last_active_at = clock_timestamp()
       WHERE chat_id = $1 AND agent = $2`,
     [chatId, agent, u.status, u.agentSessionId, u.inputTokens, u.outputTokens, u.cost],
+  );
+}
+
+/**
+ * Keeps the running token totals the agent reported for its backend session (codex `exec --json`
+ * reports the thread's totals): the next resumed run subtracts them to count only its own usage.
+ */
+export async function recordBackendUsageTotals(
+  db: Queryable,
+  chatId: string,
+  agent: string,
+  totals: { inputTokens: number; outputTokens: number },
+): Promise<void> {
+  await db.query(
+    `UPDATE agent_sessions SET backend_input_tokens = $3, backend_output_tokens = $4
+      WHERE chat_id = $1 AND agent = $2`,
+    [chatId, agent, totals.inputTokens, totals.outputTokens],
   );
 }
 

@@ -45,6 +45,15 @@ const input = {
   parent_task_id: z.uuid().optional().describe('The task this one follows up'),
   session_id: z.uuid().optional().describe('Session to work in (its worktree); omit to start a new one'),
   chat_id: z.uuid().optional().describe('Chat (agent context) within the session; omit to start a new one'),
+  execution_path: z
+    .string()
+    .max(20)
+    .optional()
+    .describe(
+      'How the agent runs: "acp" (ACP over stdio, kept warm), "headless" (one CLI run per task printing JSON; ' +
+        'built-in agents only, not with the ask permission policy) or "serve" (opencode only: its shared server). ' +
+        'Default: "serve" for opencode when the server is configured so, else "acp"',
+    ),
 };
 
 const output = {
@@ -92,6 +101,7 @@ export function registerNewTaskTool(server: McpServer, deps: Deps): void {
             parentTaskId: args.parent_task_id,
             sessionId: args.session_id,
             chatId: args.chat_id,
+            executionPath: args.execution_path,
           },
           roots,
         );
