@@ -11,8 +11,16 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import * as acp from '@agentclientprotocol/sdk/unstable';
+import { authenticateBeforeSession } from './acp-authenticate.js';
 import { type AgentInfo, agentInfoOf, INITIALIZE_PARAMS } from './acp-client-policy.js';
-import { type ChoiceInfo, sessionModels, sessionModes } from './acp-session-config.js';
+import {
+  type ChoiceInfo,
+  type ConfigOptionInfo,
+  sessionConfigOptions,
+  sessionModels,
+  sessionModes,
+} from './acp-session-config.js';
+import type { AgentLaunchSpec } from './launch-specs.js';
 import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from './process-group.js';
 
 export interface AcpHandshake {
@@ -28,6 +36,8 @@ export interface AcpHandshake {
   currentModel: string | null;
   models: ChoiceInfo[];
   modes: ChoiceInfo[];
+  /** Other session options (thought level, features), from session/new. */
+  configOptions: ConfigOptionInfo[];
   commands: { name: string; description: string }[];
   /** What went wrong, for people: no ACP, a timeout, a crash, a refused session/new. */
   error?: string;
@@ -40,6 +50,8 @@ export interface AcpHandshakeOptions {
   maxMessageBytes: number;
   /** After session/new, how long to wait for available_commands_update (bounded by timeoutMs). */
   commandsWaitMs?: number;
+  /** The agent's launch spec: its pre-session auth step (acp-authenticate.ts) runs as in tasks. */
+  spec?: AgentLaunchSpec;
 }
 
 const AUTH_REQUIRED = -32000;
@@ -57,6 +69,7 @@ function emptyHandshake(): AcpHandshake {
     currentModel: null,
     models: [],
     modes: [],
+    configOptions: [],
     commands: [],
   };
 }
@@ -120,6 +133,9 @@ export async function acpHandshake(
       const init = await within(connection.agent.request(acp.methods.agent.initialize, INITIALIZE_PARAMS));
       result.speaksAcp = true;
       recordInitialize(result, init);
+      phase = 'authenticate';
+      if (options.spec)
+        await authenticateBeforeSession(connection.agent, options.spec, init, options.env, within);
       phase = 'session/new';
       const session = await within(
         connection.agent.request(acp.methods.agent.session.new, { cwd: folder, mcpServers: [] }),
@@ -137,8 +153,7 @@ export async function acpHandshake(
     }
   } catch (err) {
     result.error = describeFailure(phase, err, options.timeoutMs);
-    if (err instanceof acp.RequestError && err.code === AUTH_REQUIRED && phase === 'session/new')
-      result.needsAuth = true;
+    if (err instanceof acp.RequestError && isAuthRefusal(err, phase)) result.needsAuth = true;
   } finally {
     clearTimeout(timer);
     child.stdin?.end();
@@ -169,13 +184,19 @@ function recordSession(result: AcpHandshake, session: acp.NewSessionResponse): v
   result.currentModel = models.current;
   result.models = models.available;
   result.modes = sessionModes(session).available;
+  result.configOptions = sessionConfigOptions(session);
 }
+
+/** The agent wants a login: session/new refused for it, or the login step itself refused. */
+const isAuthRefusal = (err: acp.RequestError, phase: string) =>
+  phase === 'authenticate' || (err.code === AUTH_REQUIRED && phase === 'session/new');
 
 /** Short and safe to store: no agent-supplied text beyond a cut message. */
 function describeFailure(phase: string, err: unknown, timeoutMs: number): string {
   if (err instanceof TimedOut) return `no answer to ACP ${phase} within ${timeoutMs} ms`;
   if (err instanceof acp.RequestError) {
     if (err.code === AUTH_REQUIRED && phase === 'session/new') return 'needs authentication';
+    if (phase === 'authenticate') return `needs authentication (its login was refused: ${cut(err.message)})`;
     return `ACP ${phase} failed (JSON-RPC ${err.code}): ${cut(err.message)}`;
   }
   const detail = cut((err as NodeJS.ErrnoException | undefined)?.code ?? (err as Error | undefined)?.message);

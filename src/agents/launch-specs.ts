@@ -18,6 +18,15 @@ export interface AgentLaunchSpec {
   versionArgs?: readonly string[];
   /** Shown when the binary is missing. */
   installHint?: string;
+  /**
+   * An ACP auth method to select with `authenticate` after `initialize`, before `session/new`,
+   * when the agent advertises it (see acp-authenticate.ts for when the step is skipped).
+   */
+  authMethod?: string;
+  /** Where the agent saves the login `authenticate` makes: a file in the directory `dirEnv` names. */
+  authLoginFile?: { dirEnv: string; file: string };
+  /** The model for tasks that name none (config file); absent: the agent's own default. */
+  model?: string;
 }
 
 export const AGENT_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
@@ -57,6 +66,10 @@ const BUILTIN_SPECS: readonly AgentLaunchSpec[] = [
     env: {},
     // codex-acp has no version flag either: agentInfo from ACP initialize.
     installHint: 'npm install -g @zed-industries/codex-acp',
+    // Its built-in OpenAI provider refuses session/new until a login is picked: with
+    // OPENAI_API_KEY set, this one. It saves the key in $CODEX_HOME/auth.json.
+    authMethod: 'openai-api-key',
+    authLoginFile: { dirEnv: 'CODEX_HOME', file: 'auth.json' },
   },
   {
     name: 'gemini',
@@ -132,6 +145,10 @@ function fromConfig(
     env: { ...(input.env ?? {}) },
     ...(versionArgs ? { versionArgs: [...versionArgs] } : {}),
     ...(builtin?.installHint ? { installHint: builtin.installHint } : {}),
+    ...(input.model ? { model: input.model } : {}),
+    // The name says which agent this is: its login step stays (it only runs if advertised).
+    ...(builtin?.authMethod ? { authMethod: builtin.authMethod } : {}),
+    ...(builtin?.authLoginFile ? { authLoginFile: { ...builtin.authLoginFile } } : {}),
   };
 }
 

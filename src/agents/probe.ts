@@ -188,6 +188,7 @@ async function probeOne(
           env: handshake.env(spec),
           timeoutMs: handshake.timeoutMs ?? run.timeoutMs,
           maxMessageBytes: 1024 * 1024,
+          spec,
         })
       : Promise.resolve(undefined),
   ]);
