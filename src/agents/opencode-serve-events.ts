@@ -10,7 +10,6 @@
  * (MessageAbortedError after POST /abort) followed by session.idle. `session.next.step.ended` is in
  * the schema but was never emitted; it is counted if it comes, for a message with no step-finish.
  */
-import { isAbsolute, relative, resolve, sep } from 'node:path';
 import type { AcpStopReason } from './acp-session.js';
 import type { AcpUsage } from './acp-turn-record.js';
 
@@ -67,38 +66,12 @@ export function parseServeEvent(data: string): ServeEvent | undefined {
   return { type, properties: isObject(payload.properties) ? payload.properties : {} };
 }
 
-export type PermissionReply = 'once' | 'reject';
-
-/**
- * The answer to a `permission.asked` request in a turn working in `directory`. Kept beside the
- * driver rather than shared with acp-client-policy.ts (ACP answers from option lists, opencode
- * from a permission name and metadata). The agent works in its own worktree and every change is
- * reviewed afterwards, so tool use there is allowed, once: `always` would store a grant in the
- * agent's state and skip later questions. Refused: `external_directory` (opencode asking to reach
- * outside the worktree) and any request naming a file outside it or inside its `.git`, which keeps
- * an agent (or a prompt injected into it) from writing elsewhere, or from planting hooks and config
- * that run when boocoder's git works in the worktree. Strings only: opencode's own check resolves
- * the paths it asks about.
- */
-export function choosePermissionReply(request: Json, directory: string): PermissionReply {
-  if (request.permission === 'external_directory') return 'reject';
-  const metadata = isObject(request.metadata) ? request.metadata : {};
-  const file = str(metadata.filepath) ?? str(metadata.filePath);
-  if (file !== undefined && !isWorktreeFile(directory, file)) return 'reject';
-  return 'once';
-}
-
-function isWorktreeFile(directory: string, file: string): boolean {
-  const rel = relative(directory, resolve(directory, file));
-  const first = rel.split(sep)[0];
-  return rel !== '' && first !== '..' && first !== '.git' && !isAbsolute(rel);
-}
-
 /** What the driver must do after an event; the record itself does no I/O. */
 export type TurnAction =
   | { kind: 'busy' }
   | { kind: 'idle' }
-  | { kind: 'permission'; id: string; reply: PermissionReply }
+  /** A `permission.asked` payload: opencode-serve-permissions.ts answers it. */
+  | { kind: 'permission'; request: Json }
   | { kind: 'question'; id: string };
 
 export interface TurnError {
@@ -136,7 +109,6 @@ export class OpencodeTurnRecord {
    */
   constructor(
     readonly root: string,
-    private readonly directory: string,
     private readonly since: number,
     private readonly maxOutputChars: number,
   ) {
@@ -178,7 +150,7 @@ export class OpencodeTurnRecord {
         this.recordEndedStep(p);
         return undefined;
       case 'permission.asked':
-        return { kind: 'permission', id: str(p.id) ?? '', reply: choosePermissionReply(p, this.directory) };
+        return { kind: 'permission', request: p };
       case 'question.asked':
         return { kind: 'question', id: str(p.id) ?? '' };
       default:

@@ -3,7 +3,8 @@
  * names its `?directory=`), driven over its API and its event stream (read once for all turns)
  * instead of one ACP process per task. A session keeps its conversation between turns. Starting
  * the server and its HTTP client: opencode-serve-process.ts; reading a turn from the events:
- * opencode-serve-events.ts.
+ * opencode-serve-events.ts; answering its permission requests (default policy, or a human under
+ * `ask`): opencode-serve-permissions.ts.
  *
  * Turn end: POST /session/:id/abort sent before a prompt's loop has started yields an idle that
  * ends nothing (the loop then starts anyway), and an aborted turn sends a late second idle. So an
@@ -11,17 +12,18 @@
  * session busy again; a cancel sent before the busy is sent again on it.
  */
 import type { ChildProcess } from 'node:child_process';
-import { stat } from 'node:fs/promises';
-import { isAbsolute, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { AcpRunResult, AcpStopReason } from './acp-session.js';
+import { type PermissionAsker, PermissionResponder } from './acp-client-policy.js';
+import type { AcpRunResult } from './acp-session.js';
 import { DEFAULT_MAX_OUTPUT_CHARS } from './acp-turn-record.js';
 import { agentExited, agentTimedOut, type ExitStatus } from './agent-errors.js';
 import type { TailBuffer } from './capped-output.js';
 import type { AgentLaunchSpec } from './launch-specs.js';
+import { type ActiveTurn, activeTurn, checkedDirectory, turnResult } from './opencode-serve-active-turn.js';
 import { OpencodeTurnRecord, parseServeEvent, type TurnAction } from './opencode-serve-events.js';
+import { answerServePermission } from './opencode-serve-permissions.js';
 import {
   assertModelOffered,
   checkedId,
@@ -55,15 +57,11 @@ export interface OpencodeTurnOptions {
   timeoutMs: number;
   /** How long a cancelled turn gets to end after POST /abort before it is reported anyway. */
   cancelGraceMs?: number;
-}
-
-interface ActiveTurn {
-  record: OpencodeTurnRecord;
-  directory: string;
-  cancelling: boolean;
-  done: Promise<void>;
-  finish(): void;
-  fail(err: BoocoderError): void;
+  /**
+   * Gets the requests the default policy allows (the `ask` policy: a human answers); without it
+   * they are allowed once. Requests the policy refuses are refused either way.
+   */
+  asker?: PermissionAsker;
 }
 
 const DEFAULT_START_TIMEOUT_MS = 120_000;
@@ -73,20 +71,6 @@ const EXIT_STATUS_WAIT_MS = 1000;
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
-
-async function checkedDirectory(directory: string): Promise<string> {
-  const info = isAbsolute(directory) ? await stat(directory).catch(() => undefined) : undefined;
-  if (!info?.isDirectory())
-    throw new BoocoderError('E_INVALID_INPUT', 'the agent working directory does not exist');
-  return resolve(directory);
-}
-
-function activeTurn(record: OpencodeTurnRecord, directory: string): ActiveTurn {
-  const turn = { record, directory, cancelling: false } as ActiveTurn;
-  turn.done = new Promise<void>((finish, fail) => Object.assign(turn, { finish, fail }));
-  turn.done.catch(() => {});
-  return turn;
-}
 
 /** One running `opencode serve`. Start it with OpencodeServer.start; close() stops its group. */
 export class OpencodeServer {
@@ -163,20 +147,23 @@ export class OpencodeServer {
     try {
       const sessionId = await stop.untilStopped(openSession(this.client, directory, o.sessionId));
       if (o.model) await stop.untilStopped(assertModelOffered(this.client, this.spec, directory, o.model));
-      turn = this.beginTurn(sessionId, directory);
+      turn = this.beginTurn(sessionId, directory, o.asker);
       await stop.untilStopped(this.sendPrompt(turn, o));
       await stop.untilStopped(turn.done);
-      return this.resultOf(turn);
+      return turnResult(this.spec, this.version, turn);
     } catch (err) {
       if (!(err instanceof Interrupted)) throw err;
+      // A request still waiting for a human is refused before the abort: nothing is allowed late.
+      turn?.permissions.endTurn();
       const grace = o.cancelGraceMs ?? DEFAULT_CANCEL_GRACE_MS;
       const endedCleanly = turn ? await this.stopTurn(turn, grace) : true;
       if (err.reason === 'timeout') throw agentTimedOut(this.spec, o.timeoutMs, endedCleanly);
-      if (turn) return this.resultOf(turn, 'cancelled');
+      if (turn) return turnResult(this.spec, this.version, turn, 'cancelled');
       const agentSessionId = o.sessionId ?? null;
       return { stopReason: 'cancelled', agentSessionId, outputText: '', outputTruncated: false, updates: 0 };
     } finally {
       stop.dispose();
+      turn?.permissions.endTurn();
       if (turn) this.turns.delete(turn.record.root);
     }
   }
@@ -229,8 +216,10 @@ export class OpencodeServer {
     if (action.kind === 'busy' && turn.cancelling) await this.abort(turn);
     else if (action.kind === 'idle' && !(await this.sessionBusy(turn))) turn.finish();
     else if (action.kind === 'permission') {
-      const path = `/permission/${checkedId('permission', action.id)}/reply`;
-      await this.client.call('POST', path, query, { reply: action.reply });
+      const path = `/permission/${checkedId('permission', action.request.id)}/reply`;
+      // May wait for a human (the `ask` policy) for as long as the turn lasts.
+      const reply = await answerServePermission(turn.permissions, action.request, turn.directory);
+      await this.client.call('POST', path, query, { reply });
     } else if (action.kind === 'question') {
       // Nobody is there to answer: the agent carries on without.
       await this.client.call('POST', `/question/${checkedId('question', action.id)}/reject`, query);
@@ -243,13 +232,15 @@ export class OpencodeServer {
     return isObject(mine) && mine.type !== 'idle';
   }
 
-  private beginTurn(sessionId: string, directory: string): ActiveTurn {
+  private beginTurn(sessionId: string, directory: string, asker: PermissionAsker | undefined): ActiveTurn {
     if (this.turns.has(sessionId)) {
       const message = `opencode session ${sessionId} is already running a turn; wait for it to end`;
       throw new BoocoderError('E_INVALID_INPUT', message);
     }
     const max = this.o.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS;
-    const turn = activeTurn(new OpencodeTurnRecord(sessionId, directory, Date.now(), max), directory);
+    const permissions = new PermissionResponder(directory, this.o.logger);
+    permissions.beginTurn(asker);
+    const turn = activeTurn(new OpencodeTurnRecord(sessionId, Date.now(), max), directory, permissions);
     this.turns.set(sessionId, turn);
     return turn;
   }
@@ -291,24 +282,5 @@ export class OpencodeServer {
     } catch (err) {
       this.o.logger.warn('could not abort an opencode turn', { err });
     }
-  }
-
-  private resultOf(turn: ActiveTurn, forced?: AcpStopReason): AcpRunResult {
-    const { record } = turn;
-    const stopReason = forced ?? record.stopReason();
-    if (!stopReason) {
-      const message = `agent "${this.spec.name}" ended the turn with ${record.error?.name}; details hold its message`;
-      throw new BoocoderError('E_AGENT_FAILED', message, { agentError: record.error?.message });
-    }
-    const output = record.output();
-    return {
-      stopReason,
-      agentSessionId: record.root,
-      outputText: output.text,
-      outputTruncated: output.truncated,
-      updates: record.updates,
-      usage: record.usage(),
-      agentInfo: { name: 'opencode', version: this.version },
-    };
   }
 }

@@ -2,6 +2,7 @@
  * A task on the `native` execution path: a turn on the process's shared `opencode serve`, in the
  * session's worktree, continuing the chat's opencode session while its config is unchanged.
  */
+import type { PermissionAsker } from '../agents/acp-client-policy.js';
 import type { AcpRunResult } from '../agents/acp-driver.js';
 import type { AgentLaunchSpec } from '../agents/launch-specs.js';
 import type { AgentSession } from '../db/agent-sessions.js';
@@ -17,6 +18,8 @@ export interface ServeTurnInput {
   /** The chat's session row as it was before this task: its opencode session may continue. */
   previous: AgentSession | null;
   configHash: string;
+  /** The `ask` policy's gate: the turn's permission requests go to a human (services/permissions.ts). */
+  asker?: PermissionAsker;
 }
 
 export interface ServeTurn {
@@ -52,6 +55,7 @@ export async function runOpencodeServeTurn(deps: Deps, i: ServeTurnInput): Promi
         timeoutMs: deps.config.taskTimeoutMs,
         ...(sessionId ? { sessionId } : {}),
         ...(i.model ? { model: i.model } : {}),
+        ...(i.asker ? { asker: i.asker } : {}),
       });
     const sessionId = continuedSession(i);
     try {
