@@ -68,6 +68,7 @@ export async function startApp(o: AppOptions): Promise<App> {
         shutdownGraceMs: o.config.shutdownGraceMs,
       });
       await dispatcher.start();
+      deps.dispatcher = dispatcher;
       // Only a process that runs tasks creates worktrees, so only it sweeps them (first pass now).
       cleanup = scheduleWorktreeCleanup({
         db,

@@ -60,11 +60,25 @@ export interface PendingChange {
 
 type Raw = Record<string, unknown>;
 
-const camel = (s: string) => s.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+/**
+ * Column names seen so far, converted once: the same few dozen names come back on every row, and
+ * converting each name of each row again was a large part of the dispatcher's CPU per task.
+ * Bounded: only the schema's own column names and aliases ever reach it.
+ */
+const camelNames = new Map<string, string>();
+
+function camel(name: string): string {
+  let converted = camelNames.get(name);
+  if (converted === undefined) {
+    converted = name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    camelNames.set(name, converted);
+  }
+  return converted;
+}
 
 /** Maps a snake_case row to camelCase; int8 columns arrive as numbers from both adapters. */
 export function toCamel<T>(row: Raw): T {
   const out: Raw = {};
-  for (const [k, v] of Object.entries(row)) out[camel(k)] = v;
+  for (const k in row) out[camel(k)] = row[k];
   return out as T;
 }

@@ -1,52 +1,13 @@
 /**
- * SQL for the tasks table: insert, lease, finish (the dispatcher's claims are in task-claims.ts).
- * Every value is a $n parameter.
+ * SQL for the tasks table: lease, finish, cancel (inserts are in task-inserts.ts, the dispatcher's
+ * claims in task-claims.ts). Every value is a $n parameter.
  */
 import type { Db, Queryable } from './db.js';
 import { expirePendingRequests } from './permission-requests.js';
 import { type Task, type TaskState, toCamel } from './rows.js';
 import { finishAndClaimTasks } from './task-claims.js';
 
-export interface NewTaskRow {
-  projectId: string;
-  sessionId: string;
-  chatId: string;
-  input: string;
-  agent: string;
-  model: string | null;
-  /** The agent's mode, thought level and other config options (see applySessionConfig). */
-  modeId?: string | null;
-  thinkingOptionId?: string | null;
-  featureValues?: Readonly<Record<string, string | boolean>> | null;
-  parentTaskId: string | null;
-  maxAttempts: number;
-  /** How the agent is driven: `acp` (default) or `native` (the shared `opencode serve`). */
-  executionPath?: 'acp' | 'native';
-}
-
-export async function insertTask(db: Queryable, t: NewTaskRow): Promise<Task> {
-  const { rows } = await db.query(
-    `INSERT INTO tasks (project_id, session_id, chat_id, input, agent, model, mode_id, thinking_option_id,
-                        feature_values, parent_task_id, max_attempts, execution_path)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12) RETURNING *`,
-    [
-      t.projectId,
-      t.sessionId,
-      t.chatId,
-      t.input,
-      t.agent,
-      t.model,
-      t.modeId ?? null,
-      t.thinkingOptionId ?? null,
-      t.featureValues ? JSON.stringify(t.featureValues) : null,
-      t.parentTaskId,
-      t.maxAttempts,
-      t.executionPath ?? 'acp',
-    ],
-    { name: 'boocoder_insert_task' },
-  );
-  return toCamel<Task>(rows[0] as Record<string, unknown>);
-}
+export { insertTask, type NewTaskRow, type TaskClaim } from './task-inserts.js';
 
 /** A task with the number of pending changes it produced, in one round trip. */
 export async function findTaskWithChangeCount(

@@ -2,24 +2,19 @@
  * The dispatcher: claims pending tasks (woken by NOTIFY tasks_new, with a fallback poll), runs up to
  * `concurrency` at once, keeps their leases alive with a heartbeat, stops a task when it is cancelled
  * or its lease is lost, and on shutdown stops claiming and hands unfinished tasks back. Claims and
- * the finishes runners hand it share statements (FinishAndClaimBatcher).
+ * the finishes runners hand it share statements (FinishAndClaimBatcher). A task queued in this
+ * process while a slot is free is claimed by its own INSERT and handed over here (reserveSlot).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Db } from '../db/db.js';
 import type { Task } from '../db/rows.js';
-import {
-  type ExpiredLease,
-  findCancelRequested,
-  releaseExpiredLeases,
-  releaseTask,
-  renewLeases,
-  type TaskOutcome,
-} from '../db/tasks.js';
+import { findCancelRequested, releaseTask, renewLeases, type TaskOutcome } from '../db/tasks.js';
 import type { Logger } from '../log.js';
 import { TASKS_CANCEL_CHANNEL } from '../services/tasks.js';
+import { sweepExpiredLeases } from './expired-leases.js';
 import { FinishAndClaimBatcher } from './finish-and-claim-batcher.js';
-import { killOrphanedAgentGroup } from './orphaned-agents.js';
+import { type SlotReservation, SlotReservations, type SlotReserver } from './slot-reservation.js';
 
 export const TASKS_NEW_CHANNEL = 'tasks_new';
 
@@ -64,19 +59,21 @@ interface Running {
   fence?: NodeJS.Timeout;
 }
 
-export class Dispatcher {
+export class Dispatcher implements SlotReserver {
   readonly owner: string;
   /** Tasks holding a slot: claimed, and their final state not yet recorded through ctx.finish. */
   private readonly running = new Map<string, Running>();
   /** Runners whose task's end is recorded (their slot is refilled) but which have not returned yet. */
   private readonly returning = new Set<Running>();
   private readonly statements: FinishAndClaimBatcher;
+  private readonly reservations: SlotReservations;
   private pollTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<number> | undefined;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private readonly unlisten: (() => Promise<void>)[] = [];
   private polling: Promise<void> | undefined;
+  private started = false;
   private stopping = false;
 
   constructor(private readonly o: DispatcherOptions) {
@@ -87,10 +84,19 @@ export class Dispatcher {
       owner: this.owner,
       leaseMs: o.leaseMs,
       concurrency: o.concurrency,
-      usedSlots: () => this.running.size,
+      usedSlots: () => this.running.size + this.reservations.count,
       stopping: () => this.stopping,
       freed: (id) => this.freeSlot(id),
       claimed: (tasks) => this.takeClaimed(tasks),
+    });
+    this.reservations = new SlotReservations({
+      claim: { owner: this.owner, leaseMs: o.leaseMs },
+      canReserve: () =>
+        this.started &&
+        !this.stopping &&
+        this.running.size + this.reservations.count + this.statements.claimingSlots < o.concurrency,
+      adopt: (task, leaseFrom) => (this.stopping ? this.handBack([task]) : this.startTask(task, leaseFrom)),
+      released: () => this.wake(),
     });
   }
 
@@ -103,7 +109,16 @@ export class Dispatcher {
     // until a sweep hands it back.
     this.sweepTimer = setInterval(() => void this.sweepOnce(), Math.min(this.o.pollMs, this.o.leaseMs));
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.heartbeatMs);
+    this.started = true;
     await this.pollOnce();
+  }
+
+  /**
+   * A free slot for a task this process is about to insert (see slot-reservation.ts), or undefined
+   * when every slot is taken or the dispatcher is not running.
+   */
+  reserveSlot(): SlotReservation | undefined {
+    return this.reservations.reserve();
   }
 
   private get heartbeatMs(): number {
@@ -122,10 +137,14 @@ export class Dispatcher {
 
   private async takeClaimed(tasks: Task[]): Promise<void> {
     if (!this.stopping) {
-      for (const task of tasks) this.startTask(task);
+      for (const task of tasks) this.startTask(task, Date.now());
       return;
     }
-    // stop() began while the claim was in flight: the tasks go straight back, attempts unspent.
+    await this.handBack(tasks);
+  }
+
+  /** stop() began while these were being claimed: they go straight back, attempts unspent. */
+  private async handBack(tasks: Task[]): Promise<void> {
     await Promise.all(
       tasks.map((task) =>
         releaseTask(this.o.db, task.id, this.owner).catch((err: unknown) =>
@@ -144,7 +163,8 @@ export class Dispatcher {
     this.returning.add(r);
   }
 
-  private startTask(task: Task): void {
+  /** Runs a claimed task in a slot; its lease was set no earlier than `leaseFrom` (Date.now() time). */
+  private startTask(task: Task, leaseFrom: number): void {
     const controller = new AbortController();
     this.o.logger.debug('task claimed', { taskId: task.id, attempt: task.attempts });
     const entry: Running = { controller, done: Promise.resolve() };
@@ -158,7 +178,7 @@ export class Dispatcher {
       .runTask(task, ctx)
       .catch((err: unknown) => this.o.logger.error('task runner failed', { taskId: task.id, err }))
       .finally(() => this.runnerReturned(task.id, entry));
-    this.fenceTask(task.id, entry, Date.now());
+    this.fenceTask(task.id, entry, leaseFrom);
   }
 
   private runnerReturned(id: string, entry: Running): void {
@@ -199,37 +219,10 @@ export class Dispatcher {
 
   private async sweepExpiredLeases(): Promise<number> {
     if (this.stopping) return 0;
-    try {
-      const released = await releaseExpiredLeases(this.o.db, {
-        beforeRelease: (expired) => this.stopOrphanedAgents(expired),
-        keep: { owner: this.owner, ids: [...this.running.keys()] },
-      });
-      if (released > 0) {
-        this.o.logger.info('released expired leases', { count: released });
-        this.wake();
-      }
-      return released;
-    } catch (err) {
-      this.o.logger.warn('lease sweep failed', { err });
-      return 0;
-    }
-  }
-
-  /** Kills what dead dispatchers on this host left running, before their tasks can be claimed again. */
-  private async stopOrphanedAgents(expired: ExpiredLease[]): Promise<void> {
-    for (const e of expired) {
-      if (e.agentPid === null || e.agentPidStarted === null || !e.agentHost || !e.agentBootId) continue;
-      const outcome = await killOrphanedAgentGroup({
-        pid: e.agentPid,
-        startTicks: e.agentPidStarted,
-        host: e.agentHost,
-        bootId: e.agentBootId,
-      });
-      const log = this.o.logger.child({ taskId: e.id, pgid: e.agentPid });
-      if (outcome === 'killed') log.info('killed the agent of an expired lease');
-      else if (outcome === 'lingering') log.warn('the agent of an expired lease survived SIGKILL');
-      else if (outcome === 'other-host') log.warn('the agent of an expired lease ran on another host');
-    }
+    const keep = { owner: this.owner, ids: [...this.running.keys()] };
+    const released = await sweepExpiredLeases(this.o.db, this.o.logger, keep);
+    if (released > 0) this.wake();
+    return released;
   }
 
   private async heartbeat(): Promise<void> {
@@ -280,9 +273,11 @@ export class Dispatcher {
     clearInterval(this.pollTimer);
     clearInterval(this.sweepTimer);
     await Promise.allSettled(this.unlisten.map((u) => u()));
-    // A sweep or claim in flight finishes (a claim is handed back) before the running set is final.
+    // A sweep, claim or claiming insert in flight finishes (its tasks are handed back) before the
+    // running set is final.
     await this.polling;
     await this.sweeping;
+    await this.reservations.settle();
     await this.statements.settle();
     const all = () => Promise.allSettled([...this.running.values(), ...this.returning].map((r) => r.done));
     let graceTimer: NodeJS.Timeout | undefined;

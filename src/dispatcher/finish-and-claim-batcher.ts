@@ -52,6 +52,12 @@ export class FinishAndClaimBatcher {
   private claimWanted = false;
   private pumpScheduled = false;
   private sending: Promise<void> | undefined;
+  /**
+   * Free slots the statement in flight may claim into (besides the slots its finishes free), until
+   * its claimed tasks have taken them: a slot reserved for a claiming insert meanwhile (Dispatcher
+   * reserveSlot) must not be one of them, or the dispatcher would run more tasks than it has slots.
+   */
+  claimingSlots = 0;
 
   constructor(private readonly d: DispatcherSlots) {}
 
@@ -88,7 +94,9 @@ export class FinishAndClaimBatcher {
     if (this.sending) return;
     const statement = this.nextStatement();
     if (!statement) return;
+    this.claimingSlots = statement.freeSlots;
     this.sending = this.send(statement).finally(() => {
+      this.claimingSlots = 0;
       this.sending = undefined;
       this.pump();
     });

@@ -3,6 +3,7 @@ import type { OpencodeServerHolder } from '../agents/opencode-serve-holder.js';
 import type { WarmSessions } from '../agents/warm-sessions.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/db.js';
+import type { SlotReserver } from '../dispatcher/slot-reservation.js';
 import type { Logger } from '../log.js';
 import type { TaskEvents } from './task-events.js';
 
@@ -15,4 +16,6 @@ export interface Deps {
   warmSessions?: WarmSessions;
   /** The shared `opencode serve` for tasks on the native execution path, started on first use. */
   opencodeServer?: OpencodeServerHolder;
+  /** This process's dispatcher, when it runs one: new_task hands it tasks directly (claim at insert). */
+  dispatcher?: SlotReserver;
 }
