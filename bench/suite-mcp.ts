@@ -9,6 +9,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { createPgDb } from '../src/db/pg.js';
+import { findTaskWithChangeCount } from '../src/db/tasks.js';
+import { silentLogger } from '../src/log.js';
 import { createBenchDatabase } from './bench-db.js';
 import { type BenchContext, type Suite, size } from './context.js';
 import { makeRepo } from './git-repo.js';
@@ -67,6 +70,34 @@ function rows(id: string, label: string, ours: Distribution, peer: Distribution)
     target: { kind: 'ratio-max', value: 1.3 },
     detail: { boocoder: ours, peer },
   }));
+}
+
+/**
+ * The floor under boocoder's row: get_task's one SQL read, timed in this process over its own
+ * connection, with no MCP at all. The peer's echo does no I/O, so this part has no counterpart.
+ */
+async function databaseReadAlone(url: string, taskId: string, calls: number): Promise<Metric[]> {
+  const db = createPgDb({ connectionString: url, logger: silentLogger });
+  try {
+    for (let i = 0; i < 100; i++) await findTaskWithChangeCount(db, taskId);
+    const samples: number[] = [];
+    for (let i = 0; i < calls; i++) {
+      const t0 = now();
+      await findTaskWithChangeCount(db, taskId);
+      samples.push(now() - t0);
+    }
+    const d = distribution(samples);
+    return (['p50', 'p99'] as const).map((p) => ({
+      id: `mcp.db-read.${p}`,
+      label: `get_task's SQL read alone, no MCP (PostgreSQL), ${p}`,
+      unit: 'ms',
+      boocoder: d[p],
+      peer: null,
+      detail: { boocoder: d },
+    }));
+  } finally {
+    await db.close();
+  }
 }
 
 /** Stops a daemon that `boocoder stdio` started in the background (found through daemon.json). */
@@ -135,6 +166,8 @@ export const mcpSuite: Suite = {
       progress(`mcp: HTTP, ${plan.blocks * plan.perBlock} calls each`);
       const http = await alternate(getTask(ourHttp), echo(peerHttp), plan);
 
+      const dbRead = await databaseReadAlone(bench.url, taskId, plan.blocks * plan.perBlock);
+
       progress('mcp: stdio bridge to the PGlite daemon');
       const bridge = await connectStdio(BOOCODER_BIN, ['stdio'], {
         BOOCODER_HOME: liteHome,
@@ -163,6 +196,7 @@ export const mcpSuite: Suite = {
           distribution(http.ours),
           distribution(http.peer),
         ),
+        ...dbRead,
         ...rows(
           'mcp.stdio-bridge',
           'MCP round trip, stdio bridge → PGlite daemon,',

@@ -18,6 +18,8 @@ export const agentSpecSchema = z.object({
   env: z.record(z.string().max(256), z.string().max(8192)).default({}),
   label: z.string().max(200).optional(),
   versionArgs: z.array(z.string().max(256)).max(8).optional(),
+  /** The model a task gets when new_task names none, in the agent's own naming. */
+  model: z.string().min(1).max(200).optional(),
 });
 export type AgentSpecInput = z.infer<typeof agentSpecSchema>;
 

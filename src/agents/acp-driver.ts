@@ -45,6 +45,8 @@ export interface RunAcpTaskOptions extends SessionConfigChoice {
    * of its own) records it here. A rejection stops the agent and fails the run.
    */
   onSpawn?: (pid: number) => void | Promise<void>;
+  /** The chat's earlier session to continue (session/load) instead of starting a new one. */
+  resumeSessionId?: string | undefined;
 }
 
 async function assertDirectory(cwd: string): Promise<void> {

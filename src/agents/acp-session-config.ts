@@ -106,6 +106,35 @@ export function sessionModes(session: NewSessionResponse): {
   };
 }
 
+/** A session option beside model and mode (thought level, features...), as the probe records it. */
+export interface ConfigOptionInfo {
+  id: string;
+  name: string;
+  category: string | null;
+  type: 'select' | 'boolean';
+  current: string | boolean | null;
+  /** The values of a select option; empty for a boolean. */
+  values: ChoiceInfo[];
+}
+
+/** Every select or boolean option but model and mode (those have their own fields), capped. */
+export function sessionConfigOptions(session: NewSessionResponse): ConfigOptionInfo[] {
+  return configOptionsOf(session)
+    .filter(
+      (o) => (o.type === 'select' || o.type === 'boolean') && o.category !== 'model' && o.category !== 'mode',
+    )
+    .slice(0, 50)
+    .map((o) => ({
+      id: cut(o.id),
+      name: cut(o.name),
+      category: typeof o.category === 'string' ? cut(o.category) : null,
+      type: o.type,
+      current:
+        o.type === 'boolean' ? o.currentValue === true : o.currentValue == null ? null : cut(o.currentValue),
+      values: selectValues(o),
+    }));
+}
+
 /** E_INVALID_INPUT for a value the agent does not offer, naming some of those it does. */
 function refuse(subject: string, what: string, value: string, available: ChoiceInfo[]): BoocoderError {
   const some = available.slice(0, 20).map((m) => m.id);

@@ -9,6 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
+import { authenticateBeforeSession } from './acp-authenticate.js';
 import {
   type AgentInfo,
   agentInfoOf,
@@ -17,6 +18,7 @@ import {
   PermissionResponder,
 } from './acp-client-policy.js';
 import { applySessionConfig, type SessionConfigChoice } from './acp-session-config.js';
+import { startAcpSession } from './acp-session-start.js';
 import { AcpTurnRecord, type AcpUsage, DEFAULT_MAX_OUTPUT_CHARS } from './acp-turn-record.js';
 import {
   agentExited,
@@ -61,6 +63,8 @@ export interface OpenAcpSessionOptions extends SessionConfigChoice {
   onSpawn?: (pid: number) => void | Promise<void>;
   /** Called once the agent has a session: see first-start-gate.ts. */
   reachedSession?: FirstStartRelease;
+  /** The chat's earlier session to continue with session/load (see acp-session-start.ts). */
+  resumeSessionId?: string | undefined;
   killGraceMs?: number;
   maxOutputChars?: number;
 }
@@ -154,6 +158,10 @@ export class AcpSession {
     );
   }
 
+  private freshRecord(costBefore: number): AcpTurnRecord {
+    return new AcpTurnRecord(this.options.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS, costBefore);
+  }
+
   /** The agent's pid, the leader (and id) of its process group. */
   get pid(): number {
     return this.child.pid as number;
@@ -176,10 +184,19 @@ export class AcpSession {
     try {
       const init = await untilStopped(agent.request(acp.methods.agent.initialize, INITIALIZE_PARAMS));
       this.agentInfo = agentInfoOf(init);
+      phase = 'authenticate';
+      await authenticateBeforeSession(agent, this.spec, init, this.options.env, untilStopped);
       phase = 'session/new';
-      const session = await untilStopped(
-        agent.request(acp.methods.agent.session.new, { cwd: this.options.cwd, mcpServers: [] }),
-      );
+      const started = await startAcpSession(agent, {
+        cwd: this.options.cwd,
+        resumeSessionId: this.options.resumeSessionId,
+        canLoad: init.agentCapabilities?.loadSession === true,
+        untilStopped,
+        log: this.log,
+      });
+      const session = started.response;
+      // A loaded session's replayed history belongs to earlier tasks: only its running cost carries over.
+      if (started.resumed) this.record = this.freshRecord(this.record.sessionCost);
       this.agentSessionId = session.sessionId;
       this.options.reachedSession?.(true);
       phase = 'session configuration';
@@ -202,7 +219,7 @@ export class AcpSession {
     const sessionId = this.agentSessionId as string;
     if (this.prompted) {
       const costBefore = this.record.sessionCost;
-      this.record = new AcpTurnRecord(this.options.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS, costBefore);
+      this.record = this.freshRecord(costBefore);
     }
     this.prompted = true;
     this.onUpdate = o.onUpdate;

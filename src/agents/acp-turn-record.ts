@@ -54,6 +54,23 @@ export function quotaUsageOf(meta: unknown): Usage | undefined {
   return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens };
 }
 
+/**
+ * Qwen Code leaves PromptResponse.usage empty too and attaches each model call's usage to an
+ * agent_message_chunk as `_meta.usage`, Gemini-API style: inputTokens is the prompt count with
+ * cached tokens already in it (so cachedReadTokens is not added again), outputTokens excludes
+ * thoughts. A chunk whose `_meta.parentToolCallId` is set belongs to a subagent's transcript,
+ * which Qwen itself leaves out of the session's totals; so does boocoder.
+ */
+export function chunkUsageOf(meta: unknown): Usage | undefined {
+  if (!isObject(meta) || meta.parentToolCallId !== undefined || !isObject(meta.usage)) return undefined;
+  const u = meta.usage;
+  const number = (v: unknown) => (typeof v === 'number' ? count(v) : 0);
+  if (typeof u.inputTokens !== 'number' && typeof u.outputTokens !== 'number') return undefined;
+  const inputTokens = number(u.inputTokens);
+  const outputTokens = number(u.outputTokens) + number(u.thoughtTokens);
+  return { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens };
+}
+
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -62,6 +79,8 @@ export class AcpTurnRecord {
   outputTruncated = false;
   private output = '';
   private lastCost: Cost | undefined;
+  /** Summed `_meta.usage` of message chunks (Qwen): used when the response carries none. */
+  private chunkUsage: Usage | undefined;
 
   /**
    * @param costBefore the session's cumulative cost when this turn began: agents report a running
@@ -80,8 +99,9 @@ export class AcpTurnRecord {
 
   add(update: SessionUpdate): void {
     this.updates += 1;
-    if (update.sessionUpdate === 'agent_message_chunk' && update.content.type === 'text') {
-      this.appendOutput(update.content.text);
+    if (update.sessionUpdate === 'agent_message_chunk') {
+      if (update.content.type === 'text') this.appendOutput(update.content.text);
+      this.addChunkUsage(chunkUsageOf(update._meta));
     } else if (update.sessionUpdate === 'usage_update' && update.cost) {
       // The cost in usage_update is cumulative for the session: the last one wins.
       this.lastCost = update.cost;
@@ -97,7 +117,15 @@ export class AcpTurnRecord {
       ...this.lastCost,
       amount: Math.max(0, this.sessionCost - this.costBefore),
     };
-    return toRunUsage(response?.usage ?? quotaUsageOf(response?._meta), cost);
+    return toRunUsage(response?.usage ?? quotaUsageOf(response?._meta) ?? this.chunkUsage, cost);
+  }
+
+  private addChunkUsage(u: Usage | undefined): void {
+    if (!u) return;
+    const before = this.chunkUsage;
+    const inputTokens = (before?.inputTokens ?? 0) + u.inputTokens;
+    const outputTokens = (before?.outputTokens ?? 0) + u.outputTokens;
+    this.chunkUsage = { inputTokens, outputTokens, totalTokens: inputTokens + outputTokens };
   }
 
   private appendOutput(text: string): void {

@@ -103,7 +103,7 @@ export class WarmSessions {
     entry.idleTimer.unref();
   }
 
-  /** Closes every session, busy or not; later acquires still work but nothing is kept. */
+  /** Closes every session, busy or not, for shutdown: an acquire after this gets no session. */
   async closeAll(): Promise<void> {
     this.closed = true;
     const all = [...this.entries.values()];

@@ -13,19 +13,26 @@ import {
 } from '../agents/acp-driver.js';
 import { buildAgentEnv } from '../agents/agent-env.js';
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
-import { findAgentSession, markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessions.js';
+import { describeAgentProcess } from '../agents/orphaned-agents.js';
+import {
+  type AgentSession,
+  findAgentSession,
+  markAgentSessionActive,
+  recordAgentSessionRun,
+} from '../db/agent-sessions.js';
 import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
 import { finishTask, recordAgentProcess, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
+import { agentSessionBackend } from '../services/execution-path.js';
 import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
 import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
+import { runHeadlessTurn } from './headless-turn.js';
 import { runOpencodeServeTurn } from './opencode-serve-turn.js';
-import { describeAgentProcess } from './orphaned-agents.js';
 import { prepareSessionWorktree } from './session-worktree.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
 
@@ -98,6 +105,15 @@ async function runAgentTurn(
   return turn;
 }
 
+/**
+ * The chat's earlier ACP session, to continue with session/load when no live process holds it any
+ * more (a restart, an idle close): same config, and not crashed (a crash starts the chat fresh).
+ */
+function resumableAcpSession(previous: AgentSession | null, configHash: string): string | undefined {
+  const usable = previous?.backend === 'acp_warm' && previous.configHash === configHash;
+  return usable && previous.status !== 'crashed' ? (previous.agentSessionId ?? undefined) : undefined;
+}
+
 async function runAgent(
   deps: Deps,
   task: Task,
@@ -125,11 +141,22 @@ async function runAgent(
     agent,
     sessionId: task.sessionId,
     worktreeId: wt.id,
-    backend: native ? ('opencode_server' as const) : ('acp_warm' as const),
+    backend: agentSessionBackend(task.executionPath),
   };
   const configHash = configHashOf(agent, spec, task, wt.path);
-  const previous = native ? await findAgentSession(deps.db, task.chatId, agent) : null;
+  const previous = await findAgentSession(deps.db, task.chatId, agent);
   await markAgentSessionActive(deps.db, key, configHash);
+  if (key.backend === 'headless') {
+    const run = await runHeadlessTurn(deps, ctx, {
+      task,
+      spec,
+      cwd: wt.path,
+      previous,
+      configHash,
+      permissions,
+    });
+    return recordTurn(deps, task, ctx, { agent, project, wt, turn: { ...run, release: nothingToRelease } });
+  }
 
   const turn = native
     ? {
@@ -141,6 +168,7 @@ async function runAgent(
           previous,
           configHash,
           ...(task.model ? { model: task.model } : {}),
+          ...(gate.asker ? { asker: gate.asker } : {}),
         })),
         release: nothingToRelease,
       }
@@ -152,6 +180,7 @@ async function runAgent(
         mode: task.modeId ?? undefined,
         thinking: task.thinkingOptionId ?? undefined,
         features: task.featureValues ?? undefined,
+        resumeSessionId: resumableAcpSession(previous, configHash),
         env: buildAgentEnv({ spec, home: deps.config.home, childEnv: deps.config.childEnv }),
         signal: ctx.signal,
         timeoutMs: deps.config.taskTimeoutMs,

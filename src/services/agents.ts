@@ -34,6 +34,7 @@ function toRow(r: ProbeResult): AgentProbeRow {
           load_session: acp.loadSession,
           current_model: acp.currentModel,
           modes: acp.modes,
+          config_options: acp.configOptions,
         }
       : null,
   };

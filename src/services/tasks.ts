@@ -4,8 +4,10 @@ import type { Queryable } from '../db/db.js';
 import { findChat, findSession, insertChat, insertSession } from '../db/projects.js';
 import type { Task, TaskState } from '../db/rows.js';
 import * as tasks from '../db/tasks.js';
+import { handOverInserted } from '../dispatcher/slot-reservation.js';
 import { BoocoderError } from '../errors.js';
 import type { Deps } from './deps.js';
+import { chooseExecutionPath } from './execution-path.js';
 import { pathFromRoots, resolveProject } from './projects.js';
 
 export const TASKS_CANCEL_CHANNEL = 'tasks_cancel';
@@ -23,6 +25,8 @@ export interface NewTaskInput {
   parentTaskId?: string;
   sessionId?: string;
   chatId?: string;
+  /** acp, headless or serve (see execution-path.ts); absent: the configured default. */
+  executionPath?: string;
 }
 
 export interface QueuedTask {
@@ -77,7 +81,11 @@ function refuseNul(fields: Record<string, string | undefined>): void {
   }
 }
 
-/** Queues a task and returns at once; the INSERT's trigger wakes the dispatchers. */
+/**
+ * Queues a task and returns at once. When this process's dispatcher has a free slot, the INSERT
+ * claims the task for it and it starts here without waiting for a NOTIFY (slot-reservation.ts);
+ * otherwise the INSERT's trigger wakes the dispatchers.
+ */
 export async function queueTask(
   deps: Deps,
   input: NewTaskInput,
@@ -103,7 +111,8 @@ export async function queueTask(
     );
   }
   const agent = input.agent ?? deps.config.defaultAgent;
-  resolveLaunchSpec(agent, deps.config.agents);
+  const spec = resolveLaunchSpec(agent, deps.config.agents);
+  const executionPath = chooseExecutionPath(deps.config, agent, input.executionPath);
   const project = await resolveProject(deps.db, projectRef);
   if ((await tasks.countQueuedTasks(deps.db, project.id)) >= deps.config.maxQueuedPerProject) {
     throw new BoocoderError(
@@ -111,7 +120,8 @@ export async function queueTask(
       `project already has ${deps.config.maxQueuedPerProject} queued or running tasks; wait for some to finish`,
     );
   }
-  return deps.db.transaction(async (tx) => {
+  const slot = deps.dispatcher?.reserveSlot();
+  const inserting = deps.db.transaction(async (tx) => {
     if (input.parentTaskId) {
       const parent = await tasks.findTask(tx, input.parentTaskId);
       if (!parent)
@@ -131,13 +141,16 @@ export async function queueTask(
       ...settings,
       input: input.input,
       agent,
-      model: input.model ?? null,
+      // The config file's model for this agent when the task names none: the row says what ran.
+      model: input.model ?? spec.model ?? null,
       parentTaskId: input.parentTaskId ?? null,
       maxAttempts: deps.config.maxAttempts,
-      executionPath: agent === 'opencode' && deps.config.opencodeBackend === 'serve' ? 'native' : 'acp',
+      claimedBy: slot?.claim,
+      executionPath,
     });
     return { task, projectId: project.id, ...ids };
   });
+  return handOverInserted(slot, inserting);
 }
 
 export async function getTask(deps: Deps, id: string): Promise<{ task: Task; pendingChanges: number }> {

@@ -30,7 +30,8 @@ export function registerProbeAgentsTool(server: McpServer, deps: Deps): void {
       title: 'Find the coding agents on this machine',
       description:
         'Finds the known coding-agent CLIs (opencode, claude, codex, gemini, qwen, and configured agents), their ' +
-        'install path, version, ACP support (initialize + session/new in a scratch folder: models, modes, commands, ' +
+        'install path, version, ACP support (initialize + session/new in a scratch folder: models, modes, other ' +
+        'session options such as the thought level, commands, ' +
         'whether a login is needed), stores them in the registry and returns it. An agent whose binary is ' +
         'unchanged since its last probe is not run again (cached=true); refresh=true probes every agent again ' +
         '(after a login or a config change outside the binary).',

@@ -9,7 +9,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
-import { liveGroupMembers, readProcStat } from '../../src/dispatcher/orphaned-agents.js';
+import { liveGroupMembers, readProcStat } from '../../src/agents/orphaned-agents.js';
 import type { Leak } from './chaos-leak-common.js';
 import { childrenOf } from './chaos-processes.js';
 

@@ -8,8 +8,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { liveGroupMembers, readProcStat } from '../../src/agents/orphaned-agents.js';
 import { readDaemonInfo } from '../../src/bridge/daemon-discovery.js';
-import { liveGroupMembers, readProcStat } from '../../src/dispatcher/orphaned-agents.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BOOCODER_BIN = join(ROOT, 'bin', 'boocoder.js');

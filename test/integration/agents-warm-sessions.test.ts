@@ -189,7 +189,7 @@ describeEachDatabase('warm agent sessions', (ctx) => {
     expect(await agentSession(chatId)).toMatchObject({ status: 'closed' });
   });
 
-  it('closes a session after its idle time', async () => {
+  it('closes a session after its idle time; the chat then goes on in a new one', async () => {
     const { boo, client } = await start(300);
     try {
       const first = await runTask(client, 'pid');
@@ -200,6 +200,17 @@ describeEachDatabase('warm agent sessions', (ctx) => {
         async () => expect(await agentSession(first.queued.chat_id)).toMatchObject({ status: 'closed' }),
         { timeout: 20_000, interval: 50 },
       );
+      // The chat's next task asks the new process to load the old session; this agent no longer
+      // knows it, so the task runs in a new session instead of failing.
+      const before = await agentSession(first.queued.chat_id);
+      const next = await runTask(client, 'write two.txt 2', {
+        session_id: first.queued.session_id,
+        chat_id: first.queued.chat_id,
+      });
+      expect(next.done.state).toBe('completed');
+      const after = await agentSession(first.queued.chat_id);
+      expect(after?.agent_session_id).toBeTruthy();
+      expect(after?.agent_session_id).not.toBe(before?.agent_session_id);
     } finally {
       await client.close();
       await boo.close();

@@ -4,9 +4,12 @@
  * stored on the task, and an agent that offers no such option fails the task with E_INVALID_INPUT
  * saying what it lacks instead of running with other settings.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { acpTestAgentSpec } from '../fixtures/acp-test-agent.js';
 import { callOk, connectHttpClient, startTestBoocoder, type TestBoocoder } from '../helpers/boocoder-app.js';
 import { describeEachDatabase } from '../helpers/databases.js';
 import { type TempRepos, tempRepos } from '../helpers/worktrees-temp-repo.js';
@@ -99,5 +102,31 @@ describeEachDatabase('new_task agent options', (ctx) => {
       error_code: 'E_INVALID_INPUT',
       error: 'agent "fixture" has no mode "plan"; it lets no client choose a mode',
     });
+  });
+
+  it("gives a task the config file's model for its agent when new_task names none", async () => {
+    const spec = acpTestAgentSpec();
+    const configFile = join(await repos.dir(), 'config.json');
+    const fixture = { command: spec.command, args: spec.args, model: 'p/configured' };
+    await writeFile(configFile, JSON.stringify({ defaultAgent: 'fixture', agents: { fixture } }));
+    const configured = await startTestBoocoder(ctx.db, { BOOCODER_CONFIG: configFile });
+    const c = await connectHttpClient(configured.http.url);
+    try {
+      const byConfig = await callOk<{ task_id: string }>(c, 'new_task', { project: repo, input: 'say hi' });
+      const byTask = await callOk<{ task_id: string }>(c, 'new_task', {
+        project: repo,
+        input: 'say hi',
+        model: 'p/asked',
+      });
+      const done = async (id: string) =>
+        callOk<{ model: string | null; error: string | null }>(c, 'get_task', { task_id: id, wait_s: 50 });
+      // The fixture agent offers no models: the error shows which model reached it.
+      expect(await done(byConfig.task_id)).toMatchObject({ model: 'p/configured' });
+      expect((await done(byConfig.task_id)).error).toContain('p/configured');
+      expect(await done(byTask.task_id)).toMatchObject({ model: 'p/asked' });
+    } finally {
+      await c.close();
+      await configured.close();
+    }
   });
 });

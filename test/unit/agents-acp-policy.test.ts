@@ -105,6 +105,23 @@ describe('usage accounting', () => {
     third.add(usageUpdate(0.4));
     expect(third.usage({ stopReason: 'end_turn' })?.cost).toBeCloseTo(0.15);
   });
+
+  it("sums Qwen's per-call `_meta.usage` on message chunks, skipping subagents', when the response has none", () => {
+    // As qwen-code 0.24 sends them: prompt tokens include cached ones; thoughts are separate.
+    const chunk = (meta: Record<string, unknown>) =>
+      ({ sessionUpdate: 'agent_message_chunk', content: { type: 'text', text: '' }, _meta: meta }) as const;
+    const record = new AcpTurnRecord();
+    record.add(chunk({ usage: { inputTokens: 120, outputTokens: 30, thoughtTokens: 5, cachedReadTokens: 100 } }));
+    record.add(chunk({ usage: { inputTokens: 200, outputTokens: 10 } }));
+    record.add(chunk({ usage: { inputTokens: 999, outputTokens: 999 }, parentToolCallId: 'sub-1' }));
+    record.add(chunk({ usage: 'nonsense' }));
+    record.add(chunk({ usage: { inputTokens: -5, outputTokens: Number.NaN, thoughtTokens: 2 } }));
+    expect(record.usage({ stopReason: 'end_turn' })).toEqual({ inputTokens: 320, outputTokens: 47 });
+    // A response that carries usage itself wins over the chunks.
+    expect(
+      record.usage({ stopReason: 'end_turn', usage: { inputTokens: 1, outputTokens: 2, totalTokens: 3 } }),
+    ).toEqual({ inputTokens: 1, outputTokens: 2 });
+  });
 });
 
 describe('AcpTurnRecord output', () => {

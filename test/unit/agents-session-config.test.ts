@@ -5,6 +5,7 @@ import {
   applySessionConfig,
   planModelSelection,
   type SessionConfigChoice,
+  sessionConfigOptions,
   sessionModels,
   sessionModes,
 } from '../../src/agents/acp-session-config.js';
@@ -63,6 +64,44 @@ describe('session models and modes', () => {
     expect(sessionModes(withConfigOptions).available).toEqual([{ id: 'build', name: 'Build' }]);
     expect(sessionModels(legacy).available.map((m) => m.id)).toEqual(['x', 'y']);
     expect(sessionModels({ sessionId: 's3' })).toEqual({ current: null, available: [] });
+  });
+
+  it('lists the other options (thought level, booleans) for the probe, model and mode left out', () => {
+    const session = {
+      sessionId: 's4',
+      configOptions: [
+        ...(withConfigOptions.configOptions ?? []),
+        {
+          id: 'effort',
+          name: 'Effort',
+          category: 'thought_level',
+          type: 'select',
+          currentValue: 'low',
+          options: [
+            { value: 'low', name: 'Low' },
+            { value: 'high', name: 'High' },
+          ],
+        },
+        { id: 'fast', name: 'Fast', type: 'boolean', currentValue: true },
+        { id: 'weird', name: 'Weird', type: 'text', currentValue: 'x' },
+        'not an option',
+      ],
+    } as unknown as NewSessionResponse;
+    expect(sessionConfigOptions(session)).toEqual([
+      {
+        id: 'effort',
+        name: 'Effort',
+        category: 'thought_level',
+        type: 'select',
+        current: 'low',
+        values: [
+          { id: 'low', name: 'Low' },
+          { id: 'high', name: 'High' },
+        ],
+      },
+      { id: 'fast', name: 'Fast', category: null, type: 'boolean', current: true, values: [] },
+    ]);
+    expect(sessionConfigOptions({ sessionId: 's5' })).toEqual([]);
   });
 });
 
