@@ -111,7 +111,9 @@ describe('usage accounting', () => {
     const chunk = (meta: Record<string, unknown>) =>
       ({ sessionUpdate: 'agent_message_chunk', content: { type: 'text', text: '' }, _meta: meta }) as const;
     const record = new AcpTurnRecord();
-    record.add(chunk({ usage: { inputTokens: 120, outputTokens: 30, thoughtTokens: 5, cachedReadTokens: 100 } }));
+    record.add(
+      chunk({ usage: { inputTokens: 120, outputTokens: 30, thoughtTokens: 5, cachedReadTokens: 100 } }),
+    );
     record.add(chunk({ usage: { inputTokens: 200, outputTokens: 10 } }));
     record.add(chunk({ usage: { inputTokens: 999, outputTokens: 999 }, parentToolCallId: 'sub-1' }));
     record.add(chunk({ usage: 'nonsense' }));
