@@ -220,6 +220,37 @@ describe('captureChanges', () => {
     expect(git(wt.path, 'status', '--porcelain')).toBe('');
   });
 
+  it('commits what the agent staged and left alone, and a symlink; index, tree and commit agree', async () => {
+    const { repo, wt } = await session({ 'a.txt': 'a\n', 'b.txt': 'b\n', 'c.txt': 'c\n', 'd/k.txt': 'k\n' });
+    await writeFiles(wt.path, { 'a.txt': 'a2\n', 'staged.txt': 's\n' });
+    git(wt.path, 'add', 'a.txt', 'staged.txt'); // index differs from HEAD, worktree from neither
+    git(wt.path, 'rm', '-q', '--cached', 'b.txt'); // out of the index, still in the worktree
+    git(wt.path, 'rm', '-q', 'c.txt', 'd/k.txt'); // gone from both: so is folder d
+    await symlink('a.txt', join(wt.path, 'ln'));
+    const r = await captureChanges({
+      repoPath: repo,
+      worktreePath: wt.path,
+      sinceCommit: wt.headCommit,
+      message: 'm',
+      limits,
+    });
+    expect(r.changes.map((c) => [c.filePath, c.operation])).toEqual([
+      ['a.txt', 'edit'],
+      ['c.txt', 'delete'],
+      ['d/k.txt', 'delete'],
+      ['ln', 'create'],
+      ['staged.txt', 'create'],
+    ]);
+    expect(byPath(r.changes).ln?.resultOid).toBe(blobOidOf(Buffer.from('a.txt')));
+    expect(git(repo, 'ls-tree', '--name-only', r.commit)).toBe('a.txt\nb.txt\nln\nstaged.txt');
+    expect(git(wt.path, 'write-tree')).toBe(git(repo, 'rev-parse', `${r.commit}^{tree}`));
+    expect(git(wt.path, 'status', '--porcelain')).toBe('');
+    // The user's branches are untouched.
+    expect(git(repo, 'for-each-ref', '--format=%(refname)', 'refs/heads/')).toBe(
+      `refs/heads/${wt.branch}\nrefs/heads/main`,
+    );
+  });
+
   it('refuses too many files without moving the branch', async () => {
     const { repo, wt } = await session({ 'a.txt': 'a\n' });
     for (let i = 0; i < 5; i++) await writeFile(join(wt.path, `f${i}.txt`), `${i}`);
