@@ -12,6 +12,7 @@ import { type ModelServer, USAGE } from '../fixtures/model-server/model-server.j
 import {
   applyCrudChanges,
   CRUD_FILES,
+  changesOf,
   closeWarmAgents,
   crudPrompts,
   followUp,
@@ -117,5 +118,40 @@ for (const [name, c] of Object.entries(CASES) as [OptinAgentName, Case][]) {
       else expect(session.cost).toBe(0);
       await closeWarmAgents(e);
     }, 600_000);
+
+    // claude's headless path runs the `claude` CLI, which the CI suite covers; Qwen's is its own.
+    it.runIf(name === 'qwen')(
+      'headless: a file, then a resumed follow-up in the same session; usage per run',
+      async () => {
+        const { client, repo } = e;
+        const run = (input: string, previous?: Queued) =>
+          runTaskToEnd(client, {
+            project: repo,
+            input,
+            agent: name,
+            execution_path: 'headless',
+            ...(previous ? followUp(previous) : {}),
+          });
+        const first = await run('Please create headless.txt with content from qwen -p');
+        expect(first.done).toMatchObject({ state: 'completed', pending_changes: 1 });
+        const before = await soleAgentSessionOf<Record<string, number | string>>(
+          client,
+          first.queued.session_id,
+        );
+        expect(before).toMatchObject({ backend: 'headless', input_tokens: 2 * c.perCall.input });
+        const second = await run('Please create again.txt with content resumed', first.queued);
+        expect(second.done).toMatchObject({ state: 'completed', pending_changes: 1 });
+        const after = await soleAgentSessionOf<Record<string, number | string>>(
+          client,
+          first.queued.session_id,
+        );
+        // The same Qwen session, and only this run's tokens added (Qwen reports running totals).
+        expect(after.agent_session_id).toBe(before.agent_session_id);
+        expect(after.input_tokens).toBe(4 * c.perCall.input);
+        const changes = await changesOf(client, { task_id: second.queued.task_id });
+        expect(changes.map((ch) => [ch.operation, ch.file_path])).toEqual([['create', 'again.txt']]);
+      },
+      300_000,
+    );
   });
 }
