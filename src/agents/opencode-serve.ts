@@ -108,18 +108,16 @@ export class OpencodeServer {
     try {
       const url = await waitForListening(child, output, server.stopped.signal);
       const api = new ServeApi(url, auth, o.spec, server.stopped.signal);
-      const health = await api.call('GET', '/global/health');
-      server.version = isObject(health) ? String(health.version ?? '').slice(0, 100) : '';
-      const { ended } = await api.openEvents((data) => server.route(data));
-      ended.catch((err: unknown) => server.lostEvents(err));
-      server.api = api;
+      await server.connect(api);
       release(true);
       return server;
     } catch (err) {
       release(false);
       const timedOut = server.stopped.signal.aborted && !server.failure;
+      // Why it failed, before close() records its own "stopped" over it: the server's exit, or err.
+      const cause = server.exitStatus ? server.failure : err;
       await server.close();
-      if (!timedOut) throw server.exitStatus ? server.failure : err;
+      if (!timedOut) throw cause;
       throw new BoocoderError(
         'E_AGENT_TIMEOUT',
         `agent "${o.spec.name}": its opencode server did not start within ${timeoutMs} ms and was stopped`,
@@ -127,6 +125,28 @@ export class OpencodeServer {
       );
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Health check, then the event stream. opencode prints its address a moment before every route
+   * answers (seen on a loaded machine), so a refusal is retried until the start deadline aborts
+   * `stopped`; a server that exited is not waited for.
+   */
+  private async connect(api: ServeApi): Promise<void> {
+    for (;;) {
+      try {
+        const health = await api.call('GET', '/global/health');
+        this.version = isObject(health) ? String(health.version ?? '').slice(0, 100) : '';
+        const { ended } = await api.openEvents((data) => this.route(data));
+        ended.catch((err: unknown) => this.lostEvents(err));
+        this.api = api;
+        return;
+      } catch (err) {
+        if (this.exitStatus || this.stopped.signal.aborted) throw err;
+        this.o.logger.debug('opencode serve not ready yet', { err });
+        await delay(200, undefined, { signal: this.stopped.signal }).catch(() => {});
+      }
     }
   }
 
