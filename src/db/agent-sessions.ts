@@ -25,6 +25,20 @@ export interface AgentSession {
   backendOutputTokens: number | null;
 }
 
+/**
+ * The chat's earlier backend session that a task may continue (ACP session/load, opencode serve's
+ * session, a headless resume flag): run on the same backend with the same config hash, and not
+ * crashed (a crash starts the chat fresh).
+ */
+export function continuableSessionId(
+  previous: AgentSession | null,
+  backend: AgentSession['backend'],
+  configHash: string,
+): string | undefined {
+  const usable = previous?.backend === backend && previous.configHash === configHash;
+  return usable && previous.status !== 'crashed' ? (previous.agentSessionId ?? undefined) : undefined;
+}
+
 export interface AgentSessionKey {
   chatId: string;
   agent: string;

@@ -8,14 +8,12 @@ import { buildAgentEnv } from '../agents/agent-env.js';
 import { runHeadlessTask } from '../agents/headless-run.js';
 import { canResumeHeadless, reportsSessionUsageTotals } from '../agents/headless-specs.js';
 import type { AgentLaunchSpec } from '../agents/launch-specs.js';
-import { describeAgentProcess } from '../agents/orphaned-agents.js';
-import { type AgentSession, recordBackendUsageTotals } from '../db/agent-sessions.js';
+import { type AgentSession, continuableSessionId, recordBackendUsageTotals } from '../db/agent-sessions.js';
 import type { Task } from '../db/rows.js';
-import { recordAgentProcess } from '../db/tasks.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
-import type { Logger } from '../log.js';
 import type { Deps } from '../services/deps.js';
 import type { PermissionPolicy } from '../services/permissions.js';
+import { agentProcessRecorder } from './agent-process-recorder.js';
 import type { TaskRunContext } from './dispatcher.js';
 
 export interface HeadlessTurnInput {
@@ -36,36 +34,9 @@ export interface HeadlessTurnResult {
   processLost: boolean;
 }
 
-/** The chat's earlier headless session, when the same config ran it and it did not crash. */
-function continuedSession(i: HeadlessTurnInput): string | undefined {
-  const p = i.previous;
-  const usable =
-    canResumeHeadless(i.spec.name) &&
-    p?.backend === 'headless' &&
-    p.configHash === i.configHash &&
-    p.status !== 'crashed';
-  return usable ? (p.agentSessionId ?? undefined) : undefined;
-}
-
 /** A failed resume that printed nothing the parser understood: the agent no longer has the session. */
 function resumeRefused(err: unknown): boolean {
   return isBoocoderError(err, 'E_AGENT_FAILED') && err.details?.events === 0;
-}
-
-/**
- * Records the agent's process on the task before it gets its prompt: if this dispatcher dies from
- * here on, whoever takes the lease over can find the agent and kill it.
- */
-function agentProcessRecorder(deps: Deps, taskId: string, owner: string, log: Logger) {
-  return async (pid: number): Promise<void> => {
-    const rec = describeAgentProcess(pid);
-    if (!rec) return;
-    try {
-      await recordAgentProcess(deps.db, taskId, owner, rec);
-    } catch (err) {
-      log.warn('could not record the agent process', { err });
-    }
-  };
 }
 
 /**
@@ -124,7 +95,9 @@ export async function runHeadlessTurn(
       ...(i.task.model ? { model: i.task.model } : {}),
       ...(resumeSessionId ? { resumeSessionId } : {}),
     });
-  const sessionId = continuedSession(i);
+  const sessionId = canResumeHeadless(i.spec.name)
+    ? continuableSessionId(i.previous, 'headless', i.configHash)
+    : undefined;
   try {
     try {
       const run = await turn(sessionId);

@@ -5,7 +5,7 @@
 import type { PermissionAsker } from '../agents/acp-client-policy.js';
 import type { AcpRunResult } from '../agents/acp-driver.js';
 import type { AgentLaunchSpec } from '../agents/launch-specs.js';
-import type { AgentSession } from '../db/agent-sessions.js';
+import { type AgentSession, continuableSessionId } from '../db/agent-sessions.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
 
@@ -29,13 +29,6 @@ export interface ServeTurn {
   processLost: boolean;
 }
 
-/** The chat's earlier opencode session, when the same server config ran it and it did not crash. */
-function continuedSession(i: ServeTurnInput): string | undefined {
-  const p = i.previous;
-  const usable = p?.backend === 'opencode_server' && p.configHash === i.configHash && p.status !== 'crashed';
-  return usable ? (p.agentSessionId ?? undefined) : undefined;
-}
-
 export async function runOpencodeServeTurn(deps: Deps, i: ServeTurnInput): Promise<ServeTurn> {
   const holder = deps.opencodeServer;
   if (!holder) {
@@ -57,7 +50,7 @@ export async function runOpencodeServeTurn(deps: Deps, i: ServeTurnInput): Promi
         ...(i.model ? { model: i.model } : {}),
         ...(i.asker ? { asker: i.asker } : {}),
       });
-    const sessionId = continuedSession(i);
+    const sessionId = continuableSessionId(i.previous, 'opencode_server', i.configHash);
     try {
       return { run: await turn(sessionId), processLost: false };
     } catch (err) {

@@ -13,9 +13,8 @@ import {
 } from '../agents/acp-driver.js';
 import { buildAgentEnv } from '../agents/agent-env.js';
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
-import { describeAgentProcess } from '../agents/orphaned-agents.js';
 import {
-  type AgentSession,
+  continuableSessionId,
   findAgentSession,
   markAgentSessionActive,
   recordAgentSessionRun,
@@ -23,13 +22,14 @@ import {
 import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
-import { finishTask, recordAgentProcess, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
+import { finishTask, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
 import { agentSessionBackend } from '../services/execution-path.js';
 import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
+import { agentProcessRecorder } from './agent-process-recorder.js';
 import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
 import { runHeadlessTurn } from './headless-turn.js';
 import { runOpencodeServeTurn } from './opencode-serve-turn.js';
@@ -105,15 +105,6 @@ async function runAgentTurn(
   return turn;
 }
 
-/**
- * The chat's earlier ACP session, to continue with session/load when no live process holds it any
- * more (a restart, an idle close): same config, and not crashed (a crash starts the chat fresh).
- */
-function resumableAcpSession(previous: AgentSession | null, configHash: string): string | undefined {
-  const usable = previous?.backend === 'acp_warm' && previous.configHash === configHash;
-  return usable && previous.status !== 'crashed' ? (previous.agentSessionId ?? undefined) : undefined;
-}
-
 async function runAgent(
   deps: Deps,
   task: Task,
@@ -180,23 +171,14 @@ async function runAgent(
         mode: task.modeId ?? undefined,
         thinking: task.thinkingOptionId ?? undefined,
         features: task.featureValues ?? undefined,
-        resumeSessionId: resumableAcpSession(previous, configHash),
+        // When no live process holds it any more (a restart, an idle close): ACP session/load.
+        resumeSessionId: continuableSessionId(previous, 'acp_warm', configHash),
         env: buildAgentEnv({ spec, home: deps.config.home, childEnv: deps.config.childEnv }),
         signal: ctx.signal,
         timeoutMs: deps.config.taskTimeoutMs,
         ...(gate.asker ? { onPermissionRequest: gate.asker } : {}),
         logger: deps.logger.child({ taskId: task.id, agent }),
-        // Before the agent gets its prompt: if this dispatcher dies from here on, whoever takes the
-        // lease over can find the agent and kill it.
-        onSpawn: async (pid) => {
-          const rec = describeAgentProcess(pid);
-          if (!rec) return;
-          try {
-            await recordAgentProcess(deps.db, task.id, ctx.owner, rec);
-          } catch (err) {
-            deps.logger.warn('could not record the agent process', { taskId: task.id, err });
-          }
-        },
+        onSpawn: agentProcessRecorder(deps, task.id, ctx.owner, deps.logger),
       });
   try {
     await recordTurn(deps, task, ctx, { agent, project, wt, turn });
