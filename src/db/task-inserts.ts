@@ -18,7 +18,7 @@ export interface NewTaskRow {
   featureValues?: Readonly<Record<string, string | boolean>> | null;
   parentTaskId: string | null;
   maxAttempts: number;
-  /** How the agent is driven: `acp` (default) or `native` (the shared `opencode serve`). */
+  /** How the agent is driven: `acp` (default), `native` (the shared `opencode serve`) or `pty` (headless). */
   executionPath?: 'acp' | 'native' | 'pty';
   /**
    * Insert the task already claimed by this dispatcher when a claim would give it to it now (see
