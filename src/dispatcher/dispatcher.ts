@@ -4,59 +4,36 @@
  * or its lease is lost, and on shutdown stops claiming and hands unfinished tasks back. Claims and
  * the finishes runners hand it share statements (FinishAndClaimBatcher). A task queued in this
  * process while a slot is free is claimed by its own INSERT and handed over here (reserveSlot).
+ * While runs are short, claims take more tasks than there are free slots (claim-ahead.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Db } from '../db/db.js';
 import type { Task } from '../db/rows.js';
-import { findCancelRequested, releaseTask, renewLeases, type TaskOutcome } from '../db/tasks.js';
-import type { Logger } from '../log.js';
+import { releaseTask } from '../db/tasks.js';
 import { TASKS_CANCEL_CHANNEL } from '../services/tasks.js';
-import { sweepExpiredLeases } from './expired-leases.js';
+import { ClaimedAheadTasks } from './claim-ahead.js';
+import { ExpiredLeaseSweeper } from './expired-leases.js';
 import { FinishAndClaimBatcher } from './finish-and-claim-batcher.js';
+import { LeaseKeeper } from './lease-keeper.js';
 import { type SlotReservation, SlotReservations, type SlotReserver } from './slot-reservation.js';
+import type { ClaimedTaskContext, DispatcherOptions, StopReason } from './task-runner.js';
+
+export type {
+  ClaimedTaskContext,
+  DispatcherOptions,
+  StopReason,
+  TaskRunContext,
+  TaskRunner,
+} from './task-runner.js';
 
 export const TASKS_NEW_CHANNEL = 'tasks_new';
 
-/** Why a running task's signal was aborted; the runner decides what each means for the task. */
-export type StopReason = 'cancel' | 'lease-lost' | 'shutdown' | 'timeout';
-
-export interface TaskRunContext {
-  owner: string;
-  signal: AbortSignal;
-}
-
-/** What a runner gets with its claimed task. */
-export interface ClaimedTaskContext extends TaskRunContext {
-  /**
-   * Records the task's final state while this dispatcher holds its lease (false when it no longer
-   * does), NOTIFYing tasks_done, in the same statement that claims the next task for the slot it
-   * frees. Await it before returning. A result that must commit with other rows (the task's
-   * changes) is recorded with finishTask in the runner's own transaction instead; the slot is then
-   * refilled when the runner returns.
-   */
-  finish(outcome: TaskOutcome): Promise<boolean>;
-}
-
-/** Runs one claimed task to its end, including recording its final state while it holds the lease. */
-export type TaskRunner = (task: Task, ctx: ClaimedTaskContext) => Promise<void>;
-
-export interface DispatcherOptions {
-  db: Db;
-  logger: Logger;
-  runTask: TaskRunner;
-  concurrency: number;
-  pollMs: number;
-  leaseMs: number;
-  shutdownGraceMs: number;
-  owner?: string;
-}
-
 interface Running {
   controller: AbortController;
+  startedAt: number;
+  /** Its runner handed over its final state (ctx.finish): it still holds its claim until recorded. */
+  finishing: boolean;
   done: Promise<void>;
-  /** Stops the task when its lease has not been renewed for too long (see fenceTask). */
-  fence?: NodeJS.Timeout;
 }
 
 export class Dispatcher implements SlotReserver {
@@ -65,12 +42,15 @@ export class Dispatcher implements SlotReserver {
   private readonly running = new Map<string, Running>();
   /** Runners whose task's end is recorded (their slot is refilled) but which have not returned yet. */
   private readonly returning = new Set<Running>();
+  /** Entries of `running` whose runner has handed over its final state. */
+  private finishing = 0;
   private readonly statements: FinishAndClaimBatcher;
   private readonly reservations: SlotReservations;
+  private readonly ahead: ClaimedAheadTasks;
   private pollTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<number> | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private readonly sweeper: ExpiredLeaseSweeper;
+  private readonly leases: LeaseKeeper;
   private readonly unlisten: (() => Promise<void>)[] = [];
   private polling: Promise<void> | undefined;
   private started = false;
@@ -78,25 +58,52 @@ export class Dispatcher implements SlotReserver {
 
   constructor(private readonly o: DispatcherOptions) {
     this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+    // Well inside a lease: a held task goes back long before its lease could lapse.
+    this.ahead = new ClaimedAheadTasks(
+      o.concurrency,
+      { maxWaitMs: Math.min(250, o.leaseMs / 4), ...o.claimAhead },
+      (tasks) => void this.handBack(tasks),
+    );
     this.statements = new FinishAndClaimBatcher({
       db: o.db,
       logger: o.logger,
       owner: this.owner,
       leaseMs: o.leaseMs,
-      concurrency: o.concurrency,
-      usedSlots: () => this.running.size + this.reservations.count,
+      capacity: () => o.concurrency + this.ahead.limit(this.longestRunningMs()),
+      usedSlots: () => this.running.size + this.reservations.count + this.ahead.size,
       stopping: () => this.stopping,
       freed: (id) => this.freeSlot(id),
       claimed: (tasks) => this.takeClaimed(tasks),
     });
+    this.leases = new LeaseKeeper({
+      db: o.db,
+      logger: o.logger,
+      owner: this.owner,
+      leaseMs: o.leaseMs,
+      heldIds: () => [...this.running.keys(), ...this.ahead.ids()],
+      isRunning: (id) => this.running.has(id),
+      lost: (id) => (this.running.has(id) ? this.stopTask(id, 'lease-lost') : this.ahead.drop(new Set([id]))),
+      cancelled: (id) => this.stopTask(id, 'cancel'),
+    });
+    this.sweeper = new ExpiredLeaseSweeper({
+      db: o.db,
+      logger: o.logger,
+      keep: () => ({ owner: this.owner, ids: [...this.running.keys(), ...this.ahead.ids()] }),
+      released: () => this.wake(),
+    });
     this.reservations = new SlotReservations({
       claim: { owner: this.owner, leaseMs: o.leaseMs },
+      // A held task is older than the one being inserted: the insert must not overtake it.
       canReserve: () =>
         this.started &&
         !this.stopping &&
+        this.ahead.size === 0 &&
         this.running.size + this.reservations.count + this.statements.claimingSlots < o.concurrency,
       adopt: (task, leaseFrom) => (this.stopping ? this.handBack([task]) : this.startTask(task, leaseFrom)),
-      released: () => this.wake(),
+      released: () => {
+        this.startHeld();
+        this.wake();
+      },
     });
   }
 
@@ -107,8 +114,8 @@ export class Dispatcher implements SlotReserver {
     // Expired leases are swept at least once a lease, however long the fallback poll: a task whose
     // run ended without recording its result (the database was unreachable then) stays `running`
     // until a sweep hands it back.
-    this.sweepTimer = setInterval(() => void this.sweepOnce(), Math.min(this.o.pollMs, this.o.leaseMs));
-    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.heartbeatMs);
+    this.sweepTimer = setInterval(() => void this.sweep(), Math.min(this.o.pollMs, this.o.leaseMs));
+    this.leases.start();
     this.started = true;
     await this.pollOnce();
   }
@@ -119,10 +126,6 @@ export class Dispatcher implements SlotReserver {
    */
   reserveSlot(): SlotReservation | undefined {
     return this.reservations.reserve();
-  }
-
-  private get heartbeatMs(): number {
-    return Math.max(250, Math.floor(this.o.leaseMs / 3));
   }
 
   /** How many tasks this dispatcher is running now. */
@@ -136,19 +139,46 @@ export class Dispatcher implements SlotReserver {
   }
 
   private async takeClaimed(tasks: Task[]): Promise<void> {
-    if (!this.stopping) {
-      for (const task of tasks) this.startTask(task, Date.now());
-      return;
+    if (this.stopping) return this.handBack(tasks);
+    const now = Date.now();
+    for (const task of tasks) {
+      if (this.slotFree()) this.startTask(task, now);
+      else this.ahead.hold(task, now);
     }
-    await this.handBack(tasks);
   }
 
-  /** stop() began while these were being claimed: they go straight back, attempts unspent. */
+  private longestRunningMs(): number {
+    let since = Number.POSITIVE_INFINITY;
+    for (const r of this.running.values()) if (!r.finishing) since = Math.min(since, r.startedAt);
+    return Number.isFinite(since) ? Date.now() - since : 0;
+  }
+
+  /**
+   * A runner is free to start: tasks whose runner has handed over its final state run nothing. They
+   * still count against the claims' capacity until recorded (the claim statement that records them
+   * also claims for them), so claimed plus held tasks never exceed it.
+   */
+  private slotFree(): boolean {
+    return this.running.size - this.finishing + this.reservations.count < this.o.concurrency;
+  }
+
+  /** Fills free slots with held tasks, oldest first. */
+  private startHeld(): void {
+    if (this.stopping) return;
+    for (
+      let h = this.slotFree() ? this.ahead.next() : undefined;
+      h;
+      h = this.slotFree() ? this.ahead.next() : undefined
+    )
+      this.startTask(h.task, Date.now(), h.cancelled);
+  }
+
+  /** Claimed during stop(), or held (claimed ahead) too long: back to the queue, attempts unspent. */
   private async handBack(tasks: Task[]): Promise<void> {
     await Promise.all(
       tasks.map((task) =>
         releaseTask(this.o.db, task.id, this.owner).catch((err: unknown) =>
-          this.o.logger.warn('could not hand back a task claimed during shutdown', { taskId: task.id, err }),
+          this.o.logger.warn('could not hand a claimed task back', { taskId: task.id, err }),
         ),
       ),
     );
@@ -158,41 +188,70 @@ export class Dispatcher implements SlotReserver {
   private freeSlot(id: string): void {
     const r = this.running.get(id);
     if (!r) return;
-    clearTimeout(r.fence);
-    this.running.delete(id);
+    this.leases.unfence(id);
+    this.removeRunning(id, r);
     this.returning.add(r);
   }
 
-  /** Runs a claimed task in a slot; its lease was set no earlier than `leaseFrom` (Date.now() time). */
-  private startTask(task: Task, leaseFrom: number): void {
+  private removeRunning(id: string, r: Running): void {
+    this.running.delete(id);
+    if (r.finishing) this.finishing--;
+    else this.ahead.recordRun(Date.now() - r.startedAt);
+  }
+
+  /** The runner handed over its final state: it runs nothing more, so a held task may start. */
+  private runnerFinishing(id: string, r: Running): void {
+    if (r.finishing || this.running.get(id) !== r) return;
+    r.finishing = true;
+    this.finishing++;
+    this.ahead.recordRun(Date.now() - r.startedAt);
+    this.startHeld();
+  }
+
+  /**
+   * Runs a claimed task in a slot; its lease was set no earlier than `leaseFrom` (Date.now() time).
+   * A task cancelled while held starts with its signal aborted: its runner records the cancel.
+   */
+  private startTask(task: Task, leaseFrom: number, cancelled = false): void {
     const controller = new AbortController();
+    if (cancelled) controller.abort('cancel' satisfies StopReason);
     this.o.logger.debug('task claimed', { taskId: task.id, attempt: task.attempts });
-    const entry: Running = { controller, done: Promise.resolve() };
+    const entry: Running = { controller, startedAt: Date.now(), finishing: false, done: Promise.resolve() };
     this.running.set(task.id, entry);
     const ctx: ClaimedTaskContext = {
       owner: this.owner,
       signal: controller.signal,
-      finish: (outcome) => this.statements.finish(task.id, outcome),
+      finish: (outcome) => {
+        const recorded = this.statements.finish(task.id, outcome);
+        this.runnerFinishing(task.id, entry);
+        return recorded;
+      },
     };
     entry.done = this.o
       .runTask(task, ctx)
       .catch((err: unknown) => this.o.logger.error('task runner failed', { taskId: task.id, err }))
       .finally(() => this.runnerReturned(task.id, entry));
-    this.fenceTask(task.id, entry, leaseFrom);
+    this.leases.fence(task.id, leaseFrom);
   }
 
   private runnerReturned(id: string, entry: Running): void {
-    clearTimeout(entry.fence);
+    if (this.running.get(id) === entry) this.leases.unfence(id);
     this.returning.delete(entry);
     // A slot freed by ctx.finish was refilled by the statement that recorded the finish.
     if (this.running.get(id) !== entry) return;
-    this.running.delete(id);
+    this.removeRunning(id, entry);
+    this.startHeld();
     this.wake();
   }
 
   private stopTask(id: string, reason: StopReason): void {
     const r = this.running.get(id);
     if (r && !r.controller.signal.aborted) r.controller.abort(reason);
+    else if (!r && reason === 'cancel') this.ahead.markCancelled(id);
+  }
+
+  private async sweep(): Promise<void> {
+    if (!this.stopping) await this.sweeper.sweepOnce();
   }
 
   /** One poll at a time: a sweep slower than the poll interval must not pile up behind itself. */
@@ -205,62 +264,8 @@ export class Dispatcher implements SlotReserver {
 
   private async poll(): Promise<void> {
     if (this.stopping) return;
-    await this.sweepOnce();
+    await this.sweep();
     this.wake();
-  }
-
-  /** Releases expired leases, waking the claim loop when it released any. One sweep at a time. */
-  private sweepOnce(): Promise<number> {
-    this.sweeping ??= this.sweepExpiredLeases().finally(() => {
-      this.sweeping = undefined;
-    });
-    return this.sweeping;
-  }
-
-  private async sweepExpiredLeases(): Promise<number> {
-    if (this.stopping) return 0;
-    const keep = { owner: this.owner, ids: [...this.running.keys()] };
-    const released = await sweepExpiredLeases(this.o.db, this.o.logger, keep);
-    if (released > 0) this.wake();
-    return released;
-  }
-
-  private async heartbeat(): Promise<void> {
-    const ids = [...this.running.keys()];
-    if (ids.length === 0) return;
-    const sentAt = Date.now();
-    try {
-      const held = new Set(await renewLeases(this.o.db, this.owner, ids, this.o.leaseMs));
-      for (const id of ids) {
-        const r = this.running.get(id);
-        if (!r) continue;
-        if (held.has(id)) this.fenceTask(id, r, sentAt);
-        else this.stopTask(id, 'lease-lost');
-      }
-      for (const id of await findCancelRequested(this.o.db, ids)) this.stopTask(id, 'cancel');
-    } catch (err) {
-      this.o.logger.warn('heartbeat failed', { err });
-    }
-  }
-
-  /**
-   * Self-fencing. The database counts a lease from when it ran the renewal, which is after
-   * `renewedFrom` (when it was sent), so the lease lasts at least until renewedFrom + leaseMs. If no
-   * renewal succeeds for two thirds of that (database unreachable, or too slow to answer), stop the
-   * task: another dispatcher may take it over once the lease expires, and the last third is the
-   * agent's time to stop, so that the task never runs twice at once. It stays running in the
-   * database until the lease expires, then runs again.
-   */
-  private fenceTask(id: string, r: Running, renewedFrom: number): void {
-    clearTimeout(r.fence);
-    const wait = renewedFrom + Math.floor((this.o.leaseMs * 2) / 3) - Date.now();
-    r.fence = setTimeout(
-      () => {
-        this.o.logger.warn('lease not renewed in time; stopping the task', { taskId: id });
-        this.stopTask(id, 'lease-lost');
-      },
-      Math.max(0, wait),
-    );
   }
 
   /**
@@ -276,9 +281,10 @@ export class Dispatcher implements SlotReserver {
     // A sweep, claim or claiming insert in flight finishes (its tasks are handed back) before the
     // running set is final.
     await this.polling;
-    await this.sweeping;
+    await this.sweeper.settle();
     await this.reservations.settle();
     await this.statements.settle();
+    await this.handBack(this.ahead.close());
     const all = () => Promise.allSettled([...this.running.values(), ...this.returning].map((r) => r.done));
     let graceTimer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
@@ -293,6 +299,6 @@ export class Dispatcher implements SlotReserver {
     await all();
     // The last finishes' statements: nothing of this dispatcher's touches the database after stop().
     await this.statements.settle();
-    clearInterval(this.heartbeatTimer);
+    this.leases.stop();
   }
 }

@@ -30,7 +30,7 @@ async function stopOrphanedAgents(logger: Logger, expired: ExpiredLease[]): Prom
  * Releases expired leases except the sweeping dispatcher's own running tasks (`keep`); returns how
  * many it released, 0 when the sweep failed (logged: the next sweep tries again).
  */
-export async function sweepExpiredLeases(
+async function sweepExpiredLeases(
   db: Db,
   logger: Logger,
   keep: { owner: string; ids: string[] },
@@ -45,5 +45,39 @@ export async function sweepExpiredLeases(
   } catch (err) {
     logger.warn('lease sweep failed', { err });
     return 0;
+  }
+}
+
+/** A dispatcher's sweeps, one at a time: a sweep slower than its interval must not pile up behind itself. */
+export class ExpiredLeaseSweeper {
+  private sweeping: Promise<number> | undefined;
+
+  constructor(
+    private readonly o: {
+      db: Db;
+      logger: Logger;
+      /** The sweeping dispatcher's own tasks (running or claimed ahead): never released by it. */
+      keep(): { owner: string; ids: string[] };
+      /** Leases were released: their tasks are claimable again. */
+      released(): void;
+    },
+  ) {}
+
+  sweepOnce(): Promise<number> {
+    this.sweeping ??= this.sweep().finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  /** Resolves once no sweep is in flight. */
+  async settle(): Promise<void> {
+    await this.sweeping;
+  }
+
+  private async sweep(): Promise<number> {
+    const released = await sweepExpiredLeases(this.o.db, this.o.logger, this.o.keep());
+    if (released > 0) this.o.released();
+    return released;
   }
 }

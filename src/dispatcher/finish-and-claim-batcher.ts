@@ -16,8 +16,9 @@ export interface DispatcherSlots {
   logger: Logger;
   owner: string;
   leaseMs: number;
-  concurrency: number;
-  /** Slots held by tasks whose end is not recorded yet. */
+  /** How many tasks the dispatcher may hold now: its slots, plus those it may claim ahead. */
+  capacity(): number;
+  /** Tasks held (running, or claimed ahead) whose end is not recorded yet, and reserved slots. */
   usedSlots(): number;
   /** True once the dispatcher stops claiming; finishes are still recorded. */
   stopping(): boolean;
@@ -110,7 +111,7 @@ export class FinishAndClaimBatcher {
    */
   private nextStatement(): Statement | undefined {
     const stopping = this.d.stopping();
-    const free = this.d.concurrency - this.d.usedSlots();
+    const free = this.d.capacity() - this.d.usedSlots();
     const claimFree = this.claimWanted && free > 0 && !stopping;
     if (this.queue.length === 0 && !claimFree) return undefined;
     if (claimFree) this.claimWanted = false;
