@@ -35,6 +35,19 @@ type Subscriber = (payload: string) => void;
 
 const noop = () => {};
 
+/** The last query sent on each listen connection. */
+const lastQuery = new WeakMap<pg.Client, Promise<unknown>>();
+
+/**
+ * One query at a time on a connection: a ping can fall due while a LISTEN is in flight, and pg 8
+ * queues the second only with a deprecation warning (pg 9 will refuse it).
+ */
+function querySerially(c: pg.Client, sql: string): Promise<unknown> {
+  const sent = (lastQuery.get(c) ?? Promise.resolve()).then(() => c.query(sql));
+  lastQuery.set(c, sent.catch(noop));
+  return sent;
+}
+
 export function createPgListener(options: PgListenerOptions): PgListener {
   const { logger } = options;
   const keepaliveMs = options.keepaliveMs ?? 30_000;
@@ -89,7 +102,7 @@ export function createPgListener(options: PgListenerOptions): PgListener {
   const syncChannels = async (c: pg.Client) => {
     for (const channel of [...subscribers.keys()]) {
       if (listened.has(channel)) continue;
-      await c.query(`LISTEN "${channel}"`); // validated by assertChannelName
+      await querySerially(c, `LISTEN "${channel}"`); // validated by assertChannelName
       listened.add(channel);
     }
   };
@@ -109,7 +122,7 @@ export function createPgListener(options: PgListenerOptions): PgListener {
     keepaliveTimer = setInterval(() => {
       if (client !== c || pinging) return;
       pinging = true;
-      c.query('SELECT 1').then(
+      querySerially(c, 'SELECT 1').then(
         () => {
           if (client === c) pinging = false;
         },
@@ -179,7 +192,7 @@ export function createPgListener(options: PgListenerOptions): PgListener {
     subscribers.delete(channel);
     if (client && listened.has(channel)) {
       listened.delete(channel);
-      await client.query(`UNLISTEN "${channel}"`).catch(noop);
+      await querySerially(client, `UNLISTEN "${channel}"`).catch(noop);
     }
   };
 
