@@ -10,16 +10,16 @@ import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { authenticateBeforeSession } from './acp-authenticate.js';
-import {
-  type AgentInfo,
-  agentInfoOf,
-  INITIALIZE_PARAMS,
-  type PermissionAsker,
-  PermissionResponder,
-} from './acp-client-policy.js';
-import { applySessionConfig, type SessionConfigChoice } from './acp-session-config.js';
+import { type AgentInfo, agentInfoOf, INITIALIZE_PARAMS, PermissionResponder } from './acp-client-policy.js';
+import { applySessionConfig } from './acp-session-config.js';
 import { startAcpSession } from './acp-session-start.js';
-import { AcpTurnRecord, type AcpUsage, DEFAULT_MAX_OUTPUT_CHARS } from './acp-turn-record.js';
+import {
+  type AcpPromptOptions,
+  type AcpRunResult,
+  type OpenAcpSessionOptions,
+  resultOf,
+} from './acp-session-types.js';
+import { AcpTurnRecord, DEFAULT_MAX_OUTPUT_CHARS } from './acp-turn-record.js';
 import {
   agentExited,
   agentRejected,
@@ -28,83 +28,20 @@ import {
   type ExitStatus,
 } from './agent-errors.js';
 import { TailBuffer } from './capped-output.js';
-import type { FirstStartRelease } from './first-start-gate.js';
 import type { AgentLaunchSpec } from './launch-specs.js';
 import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from './process-group.js';
 import { Interrupted, interruptible } from './turn-interruption.js';
 
-export type AcpStopReason = acp.StopReason;
-
-export interface AcpRunResult {
-  stopReason: AcpStopReason;
-  /** Null only when the run was cancelled before the agent created a session. */
-  agentSessionId: string | null;
-  /** The agent's message chunks joined, capped at maxOutputChars. */
-  outputText: string;
-  outputTruncated: boolean;
-  /** How many session/update notifications arrived. */
-  updates: number;
-  usage?: AcpUsage;
-  agentInfo?: AgentInfo;
-}
-
-export interface OpenAcpSessionOptions extends SessionConfigChoice {
-  spec: AgentLaunchSpec;
-  /** The worktree the agent works in (checked by the caller). */
-  cwd: string;
-  /** The agent's full environment (spec.env already applied). */
-  env: Readonly<Record<string, string>>;
-  /** Aborting while the session is being set up kills the agent; open then resolves undefined. */
-  signal?: AbortSignal;
-  /** Budget for the setup (initialize, session/new, session configuration). */
-  timeoutMs: number;
-  logger: Logger;
-  /** See RunAcpTaskOptions.onSpawn. */
-  onSpawn?: (pid: number) => void | Promise<void>;
-  /** Called once the agent has a session: see first-start-gate.ts. */
-  reachedSession?: FirstStartRelease;
-  /** The chat's earlier session to continue with session/load (see acp-session-start.ts). */
-  resumeSessionId?: string | undefined;
-  killGraceMs?: number;
-  maxOutputChars?: number;
-}
-
-export interface AcpPromptOptions {
-  text: string;
-  signal?: AbortSignal;
-  timeoutMs: number;
-  onUpdate?: (update: acp.SessionUpdate) => void;
-  /**
-   * Who answers the turn's permission requests that the default policy allows (the `ask` policy);
-   * without it they are allowed once. Requests the policy refuses never reach it.
-   */
-  onPermissionRequest?: PermissionAsker;
-  /** How long a cancelled prompt gets to end with stopReason cancelled before the group is killed. */
-  cancelGraceMs?: number;
-}
+export type {
+  AcpPromptOptions,
+  AcpRunResult,
+  AcpStopReason,
+  OpenAcpSessionOptions,
+} from './acp-session-types.js';
 
 const STDERR_TAIL_BYTES = 16 * 1024;
 /** After the connection drops, how long to wait for the exit status that explains it. */
 const EXIT_STATUS_WAIT_MS = 1000;
-
-export function resultOf(
-  record: AcpTurnRecord,
-  stopReason: AcpStopReason,
-  agentSessionId: string | null,
-  response: acp.PromptResponse | undefined,
-  agentInfo: AgentInfo | undefined,
-): AcpRunResult {
-  const usage = record.usage(response);
-  return {
-    stopReason,
-    agentSessionId,
-    outputText: record.outputText,
-    outputTruncated: record.outputTruncated,
-    updates: record.updates,
-    ...(usage ? { usage } : {}),
-    ...(agentInfo ? { agentInfo } : {}),
-  };
-}
 
 /** A live agent process with an open ACP session. Turns must not overlap. */
 export class AcpSession {
