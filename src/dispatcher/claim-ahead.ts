@@ -92,7 +92,7 @@ export class ClaimedAheadTasks {
   }
 
   /** The oldest held task (held in seq order: claims take the oldest first). */
-  next(): { task: Task; cancelled: boolean } | undefined {
+  next(): { task: Task; heldSince: number; cancelled: boolean } | undefined {
     return this.held.shift();
   }
 

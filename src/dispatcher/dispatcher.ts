@@ -99,7 +99,8 @@ export class Dispatcher implements SlotReserver {
         !this.stopping &&
         this.ahead.size === 0 &&
         this.running.size + this.reservations.count + this.statements.claimingSlots < o.concurrency,
-      adopt: (task, leaseFrom) => (this.stopping ? this.handBack([task]) : this.startTask(task, leaseFrom)),
+      adopt: (task, leaseFrom) =>
+        this.stopping ? this.handBack([task]) : this.takeClaimed([task], leaseFrom),
       released: () => {
         this.startHeld();
         this.wake();
@@ -138,13 +139,14 @@ export class Dispatcher implements SlotReserver {
     if (!this.stopping) this.statements.wantClaim();
   }
 
-  private async takeClaimed(tasks: Task[]): Promise<void> {
+  /** Claimed tasks (leases set no earlier than `leaseFrom`) start in free slots, behind any held. */
+  private async takeClaimed(tasks: Task[], leaseFrom = Date.now()): Promise<void> {
     if (this.stopping) return this.handBack(tasks);
-    const now = Date.now();
     for (const task of tasks) {
-      if (this.slotFree()) this.startTask(task, now);
-      else this.ahead.hold(task, now);
+      if (this.slotFree() && this.ahead.size === 0) this.startTask(task, leaseFrom);
+      else this.ahead.hold(task, leaseFrom);
     }
+    this.startHeld();
   }
 
   private longestRunningMs(): number {
@@ -170,7 +172,7 @@ export class Dispatcher implements SlotReserver {
       h;
       h = this.slotFree() ? this.ahead.next() : undefined
     )
-      this.startTask(h.task, Date.now(), h.cancelled);
+      this.startTask(h.task, h.heldSince, h.cancelled);
   }
 
   /** Claimed during stop(), or held (claimed ahead) too long: back to the queue, attempts unspent. */
