@@ -66,12 +66,14 @@ describe('process detector', () => {
       const [out] = (await once(leader.stdout, 'data')) as [Buffer];
       orphan = Number(out.toString().trim());
       await leaderExited;
-      // Found at once by its group; its command line reads `sleep` only once its fork has exec'd.
+      // Found at once by its group; its command line reads `sleep 301` only once its fork has
+      // exec'd (before that it is the shell's own, which also contains "sleep 301").
+      const exec = `process: ${orphan} (sleep 301)`;
       const leaks = await waitFor('the orphaned sleep to be found', () => {
         const found = tracker.find();
-        return found.some((leak) => leak.description.includes('sleep 301')) ? found : undefined;
+        return summary(found).includes(exec) ? found : undefined;
       });
-      expect(summary(leaks)).toEqual([`process: ${orphan} (sleep 301)`]);
+      expect(summary(leaks)).toEqual([exec]);
       await releaseAll(leaks);
       await waitFor('the orphan to be killed', () => tracker.find().length === 0);
     } finally {
