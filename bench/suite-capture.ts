@@ -7,13 +7,14 @@
  * per-file diffs. Peer: `git add -A && git diff --cached` with the output read whole.
  *
  * Apply: 100 of the captured changes (a mix of edits, creates and deletes) written into the user's
- * checkout with applyFileChange (src/worktrees/apply.ts), one call per change as apply_change
- * does, vs `git apply` of the same diffs into a second checkout: one `git apply` per patch, and
- * one `git apply` of all 100 at once. The two checkouts are compared byte for byte afterwards.
+ * checkout, compared with `git apply` of the same diffs into a second checkout, like for like:
+ * one applyFileChange per change (apply_change with change_id) vs one `git apply` per patch, and
+ * one applyFileChanges of all 100 (apply_change with change_ids) vs one `git apply` of all 100.
+ * The two checkouts are compared byte for byte after each kind of apply in the first round.
  */
 import { readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { applyFileChange, revertFileChange } from '../src/worktrees/apply.js';
+import { applyFileChange, applyFileChanges, revertFileChanges } from '../src/worktrees/apply.js';
 import { type CapturedChange, captureChanges } from '../src/worktrees/capture.js';
 import { ensureSessionWorktree } from '../src/worktrees/worktrees.js';
 import { type BenchContext, type Suite, size } from './context.js';
@@ -140,31 +141,39 @@ async function measureCapture(t: Trees, rounds: number) {
   return { ours, peer, changes: firstRound };
 }
 
+async function sameTrees(t: Trees, changes: CapturedChange[], what: string): Promise<void> {
+  for (const c of changes) {
+    if (!(await sameBytes(t.repo, t.applyPeer, c.filePath)))
+      throw new Error(`boocoder (${what}) and git apply disagree on ${c.filePath}`);
+  }
+}
+
 async function measureApply(t: Trees, changes: CapturedChange[], rounds: number) {
-  const ours: number[] = [];
+  const perCall: number[] = [];
   const perPatch: number[] = [];
+  const ours: number[] = [];
   const batch: number[] = [];
   const all = changes.map((c) => c.diff).join('');
+  // Untimed between the timed steps: both checkouts back to the base.
+  const reset = async () => {
+    await revertFileChanges(t.repo, changes);
+    await runCommand('git', ['apply', '-R'], t.applyPeer, all);
+  };
   for (let round = 0; round < rounds; round++) {
     let t0 = now();
     for (const c of changes) await applyFileChange(t.repo, c);
-    ours.push(now() - t0);
+    perCall.push(now() - t0);
     t0 = now();
     for (const c of changes) await runCommand('git', ['apply'], t.applyPeer, c.diff);
     perPatch.push(now() - t0);
-    if (round === 0) {
-      for (const c of changes) {
-        if (!(await sameBytes(t.repo, t.applyPeer, c.filePath)))
-          throw new Error(`boocoder and git apply disagree on ${c.filePath}`);
-      }
-    }
-    // Untimed: both checkouts back to the base for the next round.
-    for (const c of [...changes].reverse()) await revertFileChange(t.repo, c);
-    await runCommand('git', ['apply', '-R'], t.applyPeer, all);
+    if (round === 0) await sameTrees(t, changes, 'one call per change');
+    await reset();
+    ours.push((await timed(() => applyFileChanges(t.repo, changes))).ms);
     batch.push((await timed(() => runCommand('git', ['apply'], t.applyPeer, all))).ms);
-    await runCommand('git', ['apply', '-R'], t.applyPeer, all);
+    if (round === 0) await sameTrees(t, changes, 'one batch');
+    await reset();
   }
-  return { ours, perPatch, batch };
+  return { perCall, perPatch, ours, batch };
 }
 
 export const changeCaptureSuite: Suite = {
@@ -211,14 +220,14 @@ export const changeCaptureSuite: Suite = {
         metric(
           'apply.100.per-patch',
           `apply ${picked.length} changes (median)`,
-          apply.ours,
+          apply.perCall,
           apply.perPatch,
           `git apply ×${picked.length}`,
           2,
         ),
         metric(
           'apply.100.batch',
-          `apply ${picked.length} changes vs one git apply (median)`,
+          `apply ${picked.length} changes in one batch (median)`,
           apply.ours,
           apply.batch,
           'one git apply',

@@ -34,7 +34,7 @@ export function createServer(deps: Deps): McpServer {
       instructions:
         'boocoder runs coding agents on tasks in git worktrees. new_task queues work and returns at once; ' +
         'get_task with wait_s waits for it; list_pending_changes shows the per-file diffs; apply_change lands ' +
-        "one in the repository (or rejects / reverts it). A task blocked on an agent's permission request " +
+        "one, or several at once (change_ids), in the repository (or rejects / reverts them). A task blocked on an agent's permission request " +
         'waits for answer_permission (list_permission_requests shows what is asked).',
     },
   );

@@ -103,3 +103,36 @@ export async function lockChange(db: Queryable, id: string): Promise<PendingChan
   const { rows } = await db.query('SELECT * FROM pending_changes WHERE id = $1 FOR UPDATE', [id]);
   return rows[0] ? toCamel<PendingChange>(rows[0]) : null;
 }
+
+/**
+ * Locks many change rows for the length of a transaction, in id order: two batches that share
+ * changes then take their locks in the same order and cannot deadlock (the sort runs below the
+ * row locking in the plan). Rows come back in id order; ids with no row are absent.
+ */
+export async function lockChanges(db: Queryable, ids: readonly string[]): Promise<PendingChange[]> {
+  const { rows } = await db.query(
+    'SELECT * FROM pending_changes WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE',
+    [ids],
+  );
+  return rows.map((r) => toCamel<PendingChange>(r));
+}
+
+/**
+ * `transitionChange` for many rows in one statement: each moves to `to` only if it is still in its
+ * own `from` status. Returns the rows that moved (fewer than asked when another caller moved one).
+ */
+export async function transitionChanges(
+  db: Queryable,
+  moves: ReadonlyArray<{ id: string; from: ChangeStatus }>,
+  to: ChangeStatus,
+): Promise<PendingChange[]> {
+  const { rows } = await db.query(
+    `UPDATE pending_changes p SET status = $3, updated_at = clock_timestamp(),
+            applied_at = CASE WHEN $3 = 'applied' THEN clock_timestamp() ELSE p.applied_at END,
+            reverted_at = CASE WHEN $3 = 'reverted' THEN clock_timestamp() ELSE p.reverted_at END
+       FROM unnest($1::uuid[], $2::text[]) AS m(id, status)
+      WHERE p.id = m.id AND p.status = m.status RETURNING p.*`,
+    [moves.map((m) => m.id), moves.map((m) => m.from), to],
+  );
+  return rows.map((r) => toCamel<PendingChange>(r));
+}

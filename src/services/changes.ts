@@ -1,9 +1,11 @@
 /** Pending-change use cases: list for review, and apply / reject / revert into the project's repository. */
+
+import type { Queryable } from '../db/db.js';
 import * as changes from '../db/pending-changes.js';
-import { findProjectOfSession, lockProjectForWrite } from '../db/projects.js';
+import { findProjectOfSession, lockProjectForWrite, type Project } from '../db/projects.js';
 import type { ChangeStatus, PendingChange } from '../db/rows.js';
 import { BoocoderError } from '../errors.js';
-import { applyFileChange, revertFileChange } from '../worktrees/apply.js';
+import { applyFileChanges, revertFileChanges } from '../worktrees/apply.js';
 import type { Deps } from './deps.js';
 
 export const CHANGE_ACTIONS = ['apply', 'reject', 'revert'] as const;
@@ -70,45 +72,107 @@ function refuse(change: PendingChange, action: ChangeAction): never {
   );
 }
 
+/** The rows of `ids`, locked, in the order asked; the first missing or unmovable one stops everything. */
+async function lockForAction(
+  tx: Queryable,
+  ids: readonly string[],
+  action: ChangeAction,
+): Promise<PendingChange[]> {
+  const locked = new Map((await changes.lockChanges(tx, [...ids].sort())).map((c) => [c.id, c]));
+  const rows = ids.map((id) => {
+    const change = locked.get(id);
+    if (!change) throw new BoocoderError('E_CHANGE_NOT_FOUND', `no pending change has id ${id}`);
+    return change;
+  });
+  const rule = TRANSITIONS[action];
+  for (const change of rows) if (!rule.from.includes(change.status)) refuse(change, action);
+  return rows;
+}
+
+/** The one project all the changes belong to (a batch writes into one repository). */
+async function projectOf(tx: Queryable, rows: readonly PendingChange[]): Promise<Project> {
+  const projects = new Map<string, Project>();
+  for (const sessionId of new Set(rows.map((c) => c.sessionId))) {
+    const project = await findProjectOfSession(tx, sessionId);
+    const change = rows.find((c) => c.sessionId === sessionId) as PendingChange;
+    if (!project)
+      throw new BoocoderError('E_PROJECT_NOT_FOUND', `the project of change ${change.id} no longer exists`);
+    projects.set(project.id, project);
+  }
+  if (projects.size > 1) {
+    throw new BoocoderError(
+      'E_INVALID_INPUT',
+      `these changes belong to ${projects.size} projects; apply each project's changes in a separate call`,
+    );
+  }
+  return [...projects.values()][0] as Project;
+}
+
+/** Lowercased (how PostgreSQL prints a uuid) and checked for repeats. */
+function normaliseIds(ids: readonly string[]): string[] {
+  const out = ids.map((id) => id.toLowerCase());
+  const seen = new Set<string>();
+  for (const id of out) {
+    if (seen.has(id)) throw new BoocoderError('E_INVALID_INPUT', `change ${id} is listed twice`);
+    seen.add(id);
+  }
+  if (out.length === 0) throw new BoocoderError('E_INVALID_INPUT', 'no change ids were given');
+  return out;
+}
+
 /**
- * Runs one action on one change. The row is locked and the repository serialised for the length of
- * the transaction, so two concurrent applies cannot both write; if the status update fails after the
- * file was written, the file is put back, so the repository and the row never disagree.
+ * Runs one action on many changes, all or nothing, in one transaction. The rows are locked (in id
+ * order, so two batches cannot deadlock) and the repository serialised for the length of the
+ * transaction, so two concurrent applies cannot both write; the files are written as one batch
+ * (apply-batch.ts: nothing is written unless every file can be); if the status update fails after
+ * the files were written, they are put back, so the repository and the rows never disagree.
+ * Returns the changes in the order of `ids`.
  */
-export async function actOnChange(deps: Deps, id: string, action: ChangeAction): Promise<PendingChange> {
+export async function actOnChanges(
+  deps: Deps,
+  ids: readonly string[],
+  action: ChangeAction,
+): Promise<PendingChange[]> {
+  const wanted = normaliseIds(ids);
   let undo: (() => Promise<void>) | undefined;
   try {
     return await deps.db.transaction(async (tx) => {
-      const change = await changes.lockChange(tx, id);
-      if (!change) throw new BoocoderError('E_CHANGE_NOT_FOUND', `no pending change has id ${id}`);
-      const rule = TRANSITIONS[action];
-      if (!rule.from.includes(change.status)) refuse(change, action);
+      const rows = await lockForAction(tx, wanted, action);
       if (action !== 'reject') {
-        const project = await findProjectOfSession(tx, change.sessionId);
-        if (!project)
-          throw new BoocoderError('E_PROJECT_NOT_FOUND', `the project of change ${id} no longer exists`);
+        const project = await projectOf(tx, rows);
         await lockProjectForWrite(tx, project.id);
-        if (action === 'apply') {
-          await applyFileChange(project.rootPath, change);
-          undo = () => revertFileChange(project.rootPath, change);
-        } else {
-          await revertFileChange(project.rootPath, change);
-          undo = () => applyFileChange(project.rootPath, change);
-        }
+        const [write, putBack] =
+          action === 'apply' ? [applyFileChanges, revertFileChanges] : [revertFileChanges, applyFileChanges];
+        await write(project.rootPath, rows);
+        undo = () => putBack(project.rootPath, rows);
       }
-      const moved = await changes.transitionChange(tx, id, change.status, rule.to);
-      if (!moved) refuse(change, action);
-      return moved;
+      const rule = TRANSITIONS[action];
+      const moved = new Map(
+        (
+          await changes.transitionChanges(
+            tx,
+            rows.map((c) => ({ id: c.id, from: c.status })),
+            rule.to,
+          )
+        ).map((c) => [c.id, c]),
+      );
+      return rows.map((c) => moved.get(c.id) ?? refuse(c, action));
     });
   } catch (err) {
     if (undo) {
       await undo().catch((undoErr: unknown) =>
-        deps.logger.error('could not undo a file write after a failed status update', {
-          changeId: id,
+        deps.logger.error('could not undo file writes after a failed status update', {
+          changeIds: wanted.slice(0, 20),
           err: undoErr,
         }),
       );
     }
     throw err;
   }
+}
+
+/** `actOnChanges` for one change: the status moves only if the file write (if any) succeeded. */
+export async function actOnChange(deps: Deps, id: string, action: ChangeAction): Promise<PendingChange> {
+  const [change] = await actOnChanges(deps, [id], action);
+  return change as PendingChange;
 }

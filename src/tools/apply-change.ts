@@ -1,20 +1,53 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import { actOnChange, CHANGE_ACTIONS, type ChangeAction } from '../services/changes.js';
+import type { PendingChange } from '../db/rows.js';
+import { BoocoderError } from '../errors.js';
+import { actOnChange, actOnChanges, CHANGE_ACTIONS, type ChangeAction } from '../services/changes.js';
 import type { Deps } from '../services/deps.js';
 import { runTool, toolResult } from './result.js';
+
+/**
+ * The most ids one call takes. The server refuses arguments of more than 1,000 elements in all
+ * (MAX_TOOL_INPUT_ELEMENTS in server.ts), and `change_ids` and `action` count as two of them.
+ */
+export const MAX_CHANGE_IDS = 998;
+
+const changeOut = {
+  change_id: z.string(),
+  file_path: z.string(),
+  operation: z.string(),
+  status: z.string(),
+};
+
+const view = (c: PendingChange) => ({
+  change_id: c.id,
+  file_path: c.filePath,
+  operation: c.operation,
+  status: c.status,
+});
 
 export function registerApplyChangeTool(server: McpServer, deps: Deps): void {
   server.registerTool(
     'apply_change',
     {
-      title: 'Apply, reject or revert a change',
+      title: 'Apply, reject or revert changes',
       description:
         "action=apply writes the change into the project repository's working tree (refused, with nothing " +
         'written, if the file there no longer matches what the agent started from); reject marks it rejected; ' +
-        'revert undoes an applied change.',
+        'revert undoes an applied change. Give change_id for one change, or change_ids (up to ' +
+        `${MAX_CHANGE_IDS}, all of one project, no path twice) to act on many at once, all or nothing: if one ` +
+        'cannot be applied, none is, and the error names it. The result of change_ids lists every change.',
       inputSchema: {
-        change_id: z.uuid(),
+        change_id: z.uuid().optional().describe('One change (or use change_ids)'),
+        change_ids: z
+          .array(z.uuid())
+          .min(1)
+          .max(MAX_CHANGE_IDS)
+          .refine((ids) => new Set(ids.map((id) => id.toLowerCase())).size === ids.length, {
+            message: 'change_ids must not list a change twice',
+          })
+          .optional()
+          .describe('Several changes, acted on all or nothing (or use change_id)'),
         action: z
           .string()
           .max(10)
@@ -24,11 +57,13 @@ export function registerApplyChangeTool(server: McpServer, deps: Deps): void {
           )
           .describe(`One of ${CHANGE_ACTIONS.join(', ')}`),
       },
+      // The fields of one change for change_id; `changes` (one entry each) for change_ids.
       outputSchema: {
-        change_id: z.string(),
-        file_path: z.string(),
-        operation: z.string(),
-        status: z.string(),
+        change_id: z.string().optional(),
+        file_path: z.string().optional(),
+        operation: z.string().optional(),
+        status: z.string().optional(),
+        changes: z.array(z.object(changeOut)).optional(),
       },
       annotations: {
         readOnlyHint: false,
@@ -39,13 +74,19 @@ export function registerApplyChangeTool(server: McpServer, deps: Deps): void {
     },
     (args) =>
       runTool(deps.logger, async () => {
-        const c = await actOnChange(deps, args.change_id, args.action as ChangeAction);
-        return toolResult({
-          change_id: c.id,
-          file_path: c.filePath,
-          operation: c.operation,
-          status: c.status,
-        });
+        const action = args.action as ChangeAction;
+        if ((args.change_id === undefined) === (args.change_ids === undefined)) {
+          throw new BoocoderError(
+            'E_INVALID_INPUT',
+            args.change_id === undefined
+              ? 'give change_id (one change) or change_ids (several); neither was given'
+              : 'give either change_id or change_ids, not both',
+          );
+        }
+        if (args.change_id !== undefined)
+          return toolResult(view(await actOnChange(deps, args.change_id, action)));
+        const done = await actOnChanges(deps, args.change_ids ?? [], action);
+        return toolResult({ changes: done.map(view) });
       }),
   );
 }

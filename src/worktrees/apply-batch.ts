@@ -1,0 +1,216 @@
+/**
+ * Byte-exact apply and revert of a batch of captured file changes into the user's working tree,
+ * all or nothing. Everything is checked before anything is written: every path, every mode, and
+ * that every file still holds the bytes its change starts from (E_BASE_MOVED naming the file if
+ * one does not: the user's own edits are never overwritten). Then the blobs are read (one git
+ * process for the whole batch, if any is packed), and the files are written; if one write fails,
+ * the files already written are put back from the bytes read during the check.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, open, realpath, rename, rmdir, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { BoocoderError } from '../errors.js';
+import { BatchPathGuard, type FileChange, type FileState, matches, statesOf } from './apply-guards.js';
+import { forEachLimited, readBlobs } from './blob-batch.js';
+import { assertNoSymlinkInPath, assertSafeRepoPath, describePath } from './path-policy.js';
+
+/** Files checked or written at once: enough to overlap fsyncs, few enough to bound open files. */
+const CONCURRENCY = 16;
+
+/** One file's move from `from` to `to`, with what the check found on disk. */
+interface Step {
+  rel: string;
+  abs: string;
+  from: FileState | null;
+  to: FileState | null;
+  /** The bytes on disk at check time (they hash to `from`): what a failed batch puts back. */
+  current: Buffer | null;
+  needsFolders: boolean;
+  replacesFolder: boolean;
+  kind: 'write' | 'delete' | 'chmod' | 'none';
+}
+
+type Direction = 'apply' | 'revert';
+
+/** Paths through policy, one step per change; two changes of one path are refused (order would decide). */
+function planSteps(changes: readonly FileChange[], direction: Direction) {
+  const seen = new Set<string>();
+  return changes.map((change) => {
+    const { base, result } = statesOf(change);
+    const rel = assertSafeRepoPath(change.filePath);
+    if (seen.has(rel)) {
+      throw new BoocoderError(
+        'E_INVALID_INPUT',
+        `two changes of this batch touch ${describePath(rel)}; apply them in separate calls, in the order you want`,
+      );
+    }
+    seen.add(rel);
+    const [from, to] = direction === 'apply' ? [base, result] : [result, base];
+    return { rel, from, to };
+  });
+}
+
+async function checkAll(root: string, changes: readonly FileChange[], direction: Direction): Promise<Step[]> {
+  const planned = planSteps(changes, direction);
+  const deleted = new Set(planned.filter((p) => p.to === null).map((p) => p.rel));
+  const guard = new BatchPathGuard(root, deleted);
+  const steps: Step[] = new Array(planned.length);
+  await forEachLimited([...planned.keys()], CONCURRENCY, async (i) => {
+    const { rel, from, to } = planned[i] as (typeof planned)[number];
+    const checked = await guard.check(rel);
+    const step: Step = { rel, abs: join(root, rel), from, to, ...checked, kind: 'write' };
+    const { current } = checked;
+    if (!matches(current, from)) {
+      // Already in the target state: a retried call (the first one wrote, then its caller failed).
+      if (!matches(current, to)) {
+        throw new BoocoderError(
+          'E_BASE_MOVED',
+          `${describePath(rel)} changed since the agent's base (${from ? 'its content differs' : 'it now exists'}); nothing was written. Reject this change, or ask for it to be redone on the current file`,
+        );
+      }
+      step.kind = 'none';
+    } else if (to === null) step.kind = 'delete';
+    else if (current !== null && from !== null && from.oid === to.oid) step.kind = 'chmod'; // a mode-only change
+    steps[i] = step;
+  });
+  return steps;
+}
+
+const permissions = (mode: string) => (mode === '100755' ? 0o755 : 0o644);
+
+/** Writes through a temporary file in the same folder and a rename: no reader sees half a file. */
+async function writeAtomically(abs: string, bytes: Buffer, mode: string): Promise<void> {
+  const tmp = join(dirname(abs), `.boocoder-${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(tmp, 'wx', mode === '100755' ? 0o777 : 0o666);
+  try {
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, abs);
+  } catch (err) {
+    await unlink(tmp).catch(() => {});
+    throw err;
+  }
+}
+
+/** Removes folders a deletion left empty, as git does, up to `top` (default: all but the root). */
+async function removeEmptyParents(root: string, abs: string, top?: string): Promise<void> {
+  for (let dir = dirname(abs); dir !== root && dir.startsWith(`${root}/`); dir = dirname(dir)) {
+    try {
+      await rmdir(dir);
+    } catch {
+      return;
+    }
+    if (dir === top) return;
+  }
+}
+
+async function writeStep(root: string, step: Step, bytes: Buffer, mode: string): Promise<void> {
+  if (step.needsFolders) {
+    await mkdir(dirname(step.abs), { recursive: true });
+    // The folders just created could have been swapped for symlinks in between: check again.
+    await assertNoSymlinkInPath(root, step.rel);
+  }
+  await writeAtomically(step.abs, bytes, mode);
+}
+
+/** Puts one done step back to its `from` state. */
+async function putBack(root: string, step: Step): Promise<void> {
+  if (step.from === null) {
+    await unlink(step.abs);
+    await removeEmptyParents(root, step.abs);
+  } else if (step.kind === 'chmod') {
+    await chmod(step.abs, permissions(step.from.mode));
+  } else {
+    await writeStep(root, { ...step, needsFolders: true }, step.current as Buffer, step.from.mode);
+  }
+}
+
+/** After a failed write: every done step put back, latest first (a file that replaced a folder...). */
+async function rollBack(root: string, done: Step[], failed: readonly Step[], err: unknown): Promise<never> {
+  const notRestored: string[] = [];
+  for (const step of done.reverse()) {
+    await putBack(root, step).catch(() => notRestored.push(step.rel));
+  }
+  // Folders made for files that were never written.
+  for (const step of failed) if (step.needsFolders) await removeEmptyParents(root, step.abs);
+  const why = (err as NodeJS.ErrnoException).code ?? 'an error';
+  if (notRestored.length > 0) {
+    throw new BoocoderError(
+      'E_WORKTREE_FAILED',
+      `writing the batch failed (${why}) and ${notRestored.length} file(s) could not be put back: ${notRestored.slice(0, 10).map(describePath).join(', ')}; check them by hand`,
+      {},
+      { cause: err },
+    );
+  }
+  if (err instanceof BoocoderError) throw err;
+  throw new BoocoderError(
+    'E_WORKTREE_FAILED',
+    `writing the batch failed (${why}); nothing was changed: the ${done.length} file(s) already written were put back`,
+    {},
+    { cause: err },
+  );
+}
+
+/** Deletes, then mode changes, then writes (so a file can replace a folder the batch empties). */
+async function execute(root: string, steps: Step[], blobs: Map<string, Buffer>): Promise<void> {
+  const done: Step[] = [];
+  const of = (kind: Step['kind']) => steps.filter((s) => s.kind === kind);
+  const writes = of('write');
+  try {
+    await forEachLimited(of('delete'), CONCURRENCY, async (s) => {
+      await unlink(s.abs);
+      done.push(s);
+    });
+    // A file that replaces a folder: the deletions above emptied it (if they did not, the user's own
+    // files are in it, and the rename below fails and everything is put back).
+    for (const s of writes.filter((w) => w.replacesFolder)) {
+      for (const d of of('delete'))
+        if (d.rel.startsWith(`${s.rel}/`)) await removeEmptyParents(root, d.abs, s.abs);
+    }
+    await forEachLimited(of('chmod'), CONCURRENCY, async (s) => {
+      await chmod(s.abs, permissions((s.to as FileState).mode));
+      done.push(s);
+    });
+    await forEachLimited(writes, CONCURRENCY, async (s) => {
+      const to = s.to as FileState;
+      await writeStep(root, s, blobs.get(to.oid) as Buffer, to.mode);
+      done.push(s);
+    });
+  } catch (err) {
+    await rollBack(
+      root,
+      done,
+      writes.filter((s) => !done.includes(s)),
+      err,
+    );
+  }
+  for (const s of of('delete')) await removeEmptyParents(root, s.abs);
+}
+
+async function transitionAll(repoRoot: string, changes: readonly FileChange[], direction: Direction) {
+  if (changes.length === 0) return;
+  const root = await realpath(repoRoot);
+  const steps = await checkAll(root, changes, direction);
+  const blobs = await readBlobs(
+    root,
+    steps.filter((s) => s.kind === 'write').map((s) => (s.to as FileState).oid),
+  );
+  await execute(root, steps, blobs);
+}
+
+/**
+ * Makes every file hold its change's result, or writes nothing. Each file's current state must be
+ * its change's base (or already the result: a retried call); no two changes may touch one path.
+ */
+export function applyFileChanges(repoRoot: string, changes: readonly FileChange[]): Promise<void> {
+  return transitionAll(repoRoot, changes, 'apply');
+}
+
+/** Undoes applied changes, all or nothing. Each file must still hold its change's result. */
+export function revertFileChanges(repoRoot: string, changes: readonly FileChange[]): Promise<void> {
+  return transitionAll(repoRoot, changes, 'revert');
+}
