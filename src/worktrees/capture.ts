@@ -1,25 +1,27 @@
 /**
  * Turns what an agent did in a session worktree into per-file changes. Everything in the worktree
- * is staged into its index (stage-worktree.ts); `sinceCommit` is diffed once against that index
- * with `--no-renames --raw -p`, so each path is one change with its modes, object ids and patch,
- * while the index is written as a tree and a commit (plumbing: no commit hook can exist to run).
- * Only when the diff is within limits does the worktree's branch move to that commit, so the next
- * capture sees only what came after. A fixed number of git calls, whatever the file count: nine,
- * two of them to find the worktree's git directory and filter drivers (plus one per symlink, and
- * one when the agent made commits of its own); a capture with nothing to record stops after three.
+ * is staged into its index (stage-worktree.ts) and written as a tree and a commit with plumbing (no
+ * commit hook can exist to run): as loose objects for a small capture, as one pack written by
+ * fast-import for a large one (capture-pack.ts). `sinceCommit` is diffed once against the new tree
+ * with `--no-renames --raw -p` (capture-diff.ts), so each path is one change with its modes, object
+ * ids and patch. Only when the diff is within limits does the worktree's branch move to that commit,
+ * so the next capture sees only what came after. A fixed number of git calls, whatever the file
+ * count: nine (loose) or seven (pack), two of them to find the worktree's git directory and filter
+ * drivers (plus, when loose, one per symlink; and one or two when the agent made commits of its
+ * own); a capture with nothing to record stops after three.
  */
 import { BoocoderError } from '../errors.js';
 import { MAX_FILE_BYTES } from './apply.js';
-import { assertOid, type RunGitOptions, runGit, streamGit } from './git.js';
-import {
-  overBudgetDiffPlaceholder,
-  oversizeDiffPlaceholder,
-  type PatchSegment,
-  RawAndPatchSplitter,
-} from './patch-split.js';
+import { diffStaged, type RawEntry, type StagedDiff } from './capture-diff.js';
+import { PACK_THRESHOLD, shouldWritePack, writeCapturePack } from './capture-pack.js';
+import { assertOid, type RunGitOptions, runGit } from './git.js';
+import { overBudgetDiffPlaceholder, oversizeDiffPlaceholder, type PatchSegment } from './patch-split.js';
 import { checkRepoPath } from './path-policy.js';
 import { worktreeGitOptions } from './repository.js';
-import { type SkippedPath, splitNul, stageWorktree } from './stage-worktree.js';
+import { hashFiles, planStaging, type SkippedPath, type StagePlan, writeIndex } from './stage-worktree.js';
+
+/** Tests and older callers import the parser from here. */
+export { parseRawDiff } from './capture-diff.js';
 
 export type ChangeOperation = 'create' | 'edit' | 'delete';
 
@@ -64,44 +66,6 @@ export interface CaptureResult {
   skipped: SkippedPath[];
 }
 
-interface RawEntry {
-  baseMode: string;
-  resultMode: string;
-  baseOid: string;
-  resultOid: string;
-  status: string;
-  filePath: string;
-}
-
-/** Parses `diff-index -r -z --raw` records: `:mode mode oid oid STATUS\0path\0` per file. */
-export function parseRawDiff(buf: Buffer): RawEntry[] {
-  const fields = splitNul(buf);
-  const out: RawEntry[] = [];
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const meta = (fields[i] as Buffer).toString('latin1');
-    const m = /^:(\d{6}) (\d{6}) ([0-9a-f]+) ([0-9a-f]+) ([A-Z])\d*$/.exec(meta);
-    if (!m) throw new BoocoderError('E_GIT_FAILED', 'unexpected output from git diff');
-    out.push({
-      baseMode: m[1] as string,
-      resultMode: m[2] as string,
-      baseOid: m[3] as string,
-      resultOid: m[4] as string,
-      status: m[5] as string,
-      filePath: (fields[i + 1] as Buffer).toString('utf8'),
-    });
-  }
-  return out;
-}
-
-const DIFF_FLAGS = [
-  '-r',
-  '--no-renames',
-  '--no-ext-diff',
-  '--no-textconv',
-  '-O/dev/null',
-  '--ignore-submodules=none',
-];
-
 function operationOf(status: string): ChangeOperation {
   if (status === 'A') return 'create';
   if (status === 'D') return 'delete';
@@ -119,41 +83,6 @@ function unsafeReasonOf(e: RawEntry): string | null {
   return null;
 }
 
-interface StagedDiff {
-  entries: RawEntry[];
-  segments: PatchSegment[];
-}
-
-/**
- * `since` against the staged index, which holds exactly what write-tree makes the new tree: every
- * file's raw record, then its patch. Aborts past `maxFiles` files.
- */
-async function diffStaged(
-  opts: RunGitOptions,
-  since: string,
-  limits: Required<CaptureLimits>,
-): Promise<StagedDiff> {
-  const splitter = new RawAndPatchSplitter(limits.maxFiles, limits.maxDiffBytes, limits.maxTotalDiffBytes);
-  await streamGit(
-    [
-      'diff-index',
-      '--cached',
-      '-z',
-      '--raw',
-      '-p',
-      '--no-color',
-      '--src-prefix=a/',
-      '--dst-prefix=b/',
-      ...DIFF_FLAGS,
-      since,
-    ],
-    opts,
-    (chunk) => splitter.push(chunk),
-  );
-  const { raw, segments } = splitter.finish();
-  return { entries: parseRawDiff(raw), segments };
-}
-
 /** Writes the index as a tree, and a commit of that tree on `parent` that no branch points at yet. */
 async function commitIndex(
   opts: RunGitOptions,
@@ -166,6 +95,52 @@ async function commitIndex(
     input: `${message || 'boocoder'}\n`,
   });
   return { tree, commit: r.stdout.trim() };
+}
+
+interface StagedCommit extends StagedDiff {
+  commit: string;
+  /** the commit's tree, when known without asking git */
+  tree?: string;
+  skipped: SkippedPath[];
+}
+
+/**
+ * Loose objects: the blobs are hashed into the index, which the diff reads while write-tree and
+ * commit-tree run beside it.
+ */
+async function commitLoose(
+  opts: RunGitOptions,
+  plan: StagePlan,
+  since: string,
+  message: string,
+  limits: Required<CaptureLimits>,
+): Promise<StagedCommit> {
+  await hashFiles(opts, plan.staged);
+  await writeIndex(opts, plan);
+  const [written, diff] = await both(
+    commitIndex(opts, plan.head, message),
+    diffStaged(opts, ['diff-index', '--cached'], [since], limits),
+  );
+  return { ...written, ...diff, skipped: plan.skipped };
+}
+
+/**
+ * One pack (capture-pack.ts): the diff reads the new commit while the index takes the same entries,
+ * so that the next capture's `status` compares against what was captured.
+ */
+async function commitPacked(
+  opts: RunGitOptions,
+  plan: StagePlan,
+  since: string,
+  message: string,
+  limits: Required<CaptureLimits>,
+): Promise<StagedCommit> {
+  const written = await writeCapturePack(opts, plan, message, limits.maxFileBytes);
+  const [, diff] = await both(
+    writeIndex(opts, written.plan),
+    diffStaged(opts, ['diff-tree'], [since, written.commit], limits),
+  );
+  return { commit: written.commit, ...diff, skipped: written.plan.skipped };
 }
 
 /** The tree of a commit. */
@@ -207,6 +182,8 @@ export async function captureChanges(input: {
   sinceCommit: string;
   message: string;
   limits: CaptureLimits;
+  /** regular files to write from which the objects go into one pack (tests lower it) */
+  packThreshold?: number;
 }): Promise<CaptureResult> {
   const since = assertOid(input.sinceCommit, 'sinceCommit');
   const limits: Required<CaptureLimits> = {
@@ -215,21 +192,20 @@ export async function captureChanges(input: {
     ...input.limits,
   };
   const opts = await worktreeGitOptions(input.repoPath, input.worktreePath);
-  const { head, clean, skipped } = await stageWorktree(opts, opts.cwd, {
+  const plan = await planStaging(opts, opts.cwd, {
     maxNewFiles: limits.maxFiles,
     maxFileBytes: limits.maxFileBytes,
   });
-  if (clean && head === since) return { commit: since, changes: [], skipped };
-  // The diff reads the index while write-tree and commit-tree run beside it. The new commit is only
-  // an object until update-ref: over the file limit, the branch stays where it was.
-  const [staged, { entries, segments }] = await both(
-    commitIndex(opts, head, input.message),
-    diffStaged(opts, since, limits),
-  );
+  const { head } = plan;
+  if (plan.clean && head === since) return { commit: since, changes: [], skipped: plan.skipped };
+  const staged = shouldWritePack(plan, input.packThreshold ?? PACK_THRESHOLD)
+    ? await commitPacked(opts, plan, since, input.message, limits)
+    : await commitLoose(opts, plan, since, input.message, limits);
+  const { entries, segments, skipped } = staged;
   if (entries.length === 0) return { commit: since, changes: [], skipped };
   // From HEAD = since, some change means a new tree; an agent's own commits may already hold it.
   let commit = head;
-  if (head === since || staged.tree !== (await treeOf(opts, head))) {
+  if (head === since || (staged.tree ?? (await treeOf(opts, staged.commit))) !== (await treeOf(opts, head))) {
     commit = staged.commit;
     // Compare-and-swap on the old head: a concurrent writer makes this fail instead of losing work.
     await runGit(['update-ref', '-m', 'boocoder: capture', 'HEAD', commit, head], opts);
@@ -243,7 +219,7 @@ export async function captureChanges(input: {
     const parts = segments.slice(next, next + (typeChanged ? 2 : 1));
     next += parts.length;
     if (parts.length === 0)
-      throw new BoocoderError('E_GIT_FAILED', 'git diff-index printed fewer patches than files');
+      throw new BoocoderError('E_GIT_FAILED', 'git diff printed fewer patches than files');
     const diffBytes = parts.reduce((n, p) => n + p.totalBytes, 0);
     const diff = storedDiff(e.filePath, parts, diffBytes, limits);
     const operation = operationOf(e.status);
@@ -262,6 +238,6 @@ export async function captureChanges(input: {
     });
   }
   if (next !== segments.length)
-    throw new BoocoderError('E_GIT_FAILED', 'git diff-index printed more patches than files');
+    throw new BoocoderError('E_GIT_FAILED', 'git diff printed more patches than files');
   return { commit, changes, skipped };
 }

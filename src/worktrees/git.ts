@@ -16,6 +16,8 @@
  * GIT_CONFIG_COUNT is dropped for those.
  */
 import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { BoocoderError } from '../errors.js';
 
 const DEFAULT_TIMEOUT_MS = 300_000;
@@ -123,7 +125,8 @@ export function buildGitEnv(opts: GitEnvOptions = {}): Record<string, string> {
 
 export interface RunGitOptions extends GitEnvOptions {
   cwd: string;
-  input?: Buffer | string;
+  /** stdin; an async iterable is streamed with backpressure (fast-import input too large to hold) */
+  input?: Buffer | string | AsyncIterable<Buffer>;
   /** Largest stdout accepted; past it the process is killed and E_GIT_FAILED thrown. */
   maxBuffer?: number;
   timeoutMs?: number;
@@ -192,14 +195,17 @@ export function streamGit(
       killedFor = `timed out after ${opts.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`;
       child.kill('SIGKILL');
     }, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const abort = (err: unknown): void => {
+      killedFor = err instanceof Error ? err.message : 'aborted';
+      if (err instanceof BoocoderError) callerError = err;
+      child.kill('SIGKILL');
+    };
     child.stdout.on('data', (chunk: Buffer) => {
       if (killedFor) return;
       try {
         onStdout(chunk);
       } catch (err) {
-        killedFor = err instanceof Error ? err.message : 'aborted';
-        if (err instanceof BoocoderError) callerError = err;
-        child.kill('SIGKILL');
+        abort(err);
       }
     });
     child.stderr.on('data', (chunk: Buffer) => {
@@ -224,8 +230,28 @@ export function streamGit(
       }
       resolve({ stderr, exitCode });
     });
-    child.stdin.end(opts.input ?? '');
+    writeInput(child.stdin, opts.input, abort);
   });
+}
+
+/** An iterable that throws kills git (a truncated stdin must never pass for a whole one). */
+function writeInput(
+  stdin: NodeJS.WritableStream,
+  input: RunGitOptions['input'],
+  abort: (e: unknown) => void,
+) {
+  if (input === undefined || typeof input === 'string' || Buffer.isBuffer(input))
+    return stdin.end(input ?? '');
+  let sourceFailed = false;
+  async function* watched(from: AsyncIterable<Buffer>) {
+    try {
+      yield* from;
+    } catch (err) {
+      sourceFailed = true;
+      throw err;
+    }
+  }
+  pipeline(Readable.from(watched(input)), stdin).catch((err: unknown) => sourceFailed && abort(err));
 }
 
 /** Runs git and returns stdout as bytes (blob contents, -z listings with arbitrary file names). */

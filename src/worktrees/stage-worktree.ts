@@ -1,8 +1,9 @@
 /**
  * Stages the whole state of a worktree (edits, deletions, new files; .gitignore honoured) into its
  * index with plumbing, in a fixed number of git calls whatever the number of files:
- * `status` to list candidates, one `hash-object --no-filters -w --stdin-paths` (raw bytes: no
- * clean filter or eol conversion can run or alter them), one `update-index --index-info`.
+ * `status` to list candidates (planStaging), one `hash-object --no-filters -w --stdin-paths` (raw
+ * bytes: no clean filter or eol conversion can run or alter them; a large capture writes its blobs
+ * with fast-import instead, capture-pack.ts), one `update-index --index-info` (writeIndex).
  * `git add` is not used: even with every filter driver off, in-tree .gitattributes still apply
  * `text`/`eol`, `ident` and `working-tree-encoding` conversions to what it stores (the blob would not
  * be the agent's bytes), and it stages an agent-made nested repository as a submodule.
@@ -49,6 +50,8 @@ interface Candidates {
   head: string;
   /** worktree, index and HEAD all hold the same files */
   clean: boolean;
+  /** the index holds HEAD's tree exactly: nothing staged, nothing unmerged */
+  indexMatchesHead: boolean;
   deleted: Buffer[];
   /** modified, type-changed or unmerged: whether each still exists is checked when staging */
   changed: Buffer[];
@@ -71,18 +74,28 @@ function pathAfterFields(record: Buffer, fields: number): Buffer {
  * ones and `? path` for untracked ones.
  */
 export function parseStatus(buf: Buffer): Candidates {
-  const out: Candidates = { head: '', clean: true, deleted: [], changed: [], untracked: [] };
+  const out: Candidates = {
+    head: '',
+    clean: true,
+    indexMatchesHead: true,
+    deleted: [],
+    changed: [],
+    untracked: [],
+  };
   for (const record of splitNul(buf)) {
     const kind = record.subarray(0, 2).toString('latin1');
     if (kind !== '# ') out.clean = false;
     if (record.subarray(0, 13).toString('latin1') === '# branch.oid ') {
       out.head = record.subarray(13).toString('latin1');
     } else if (kind === '1 ') {
+      if (record[2] !== 0x2e) out.indexMatchesHead = false; // X: the index against HEAD
       const worktree = String.fromCharCode(record[3] ?? 0);
       if (worktree === 'D') out.deleted.push(pathAfterFields(record, 8));
       else if (worktree !== '.') out.changed.push(pathAfterFields(record, 8));
-    } else if (kind === 'u ') out.changed.push(pathAfterFields(record, 10));
-    else if (kind === '? ') out.untracked.push(record.subarray(2));
+    } else if (kind === 'u ') {
+      out.indexMatchesHead = false;
+      out.changed.push(pathAfterFields(record, 10));
+    } else if (kind === '? ') out.untracked.push(record.subarray(2));
     else if (kind !== '# ') throw new BoocoderError('E_GIT_FAILED', 'unexpected output from git status');
   }
   return out;
@@ -114,7 +127,8 @@ async function listCandidates(opts: RunGitOptions): Promise<Candidates> {
   return out;
 }
 
-interface Staged {
+/** One path as it enters the index; `oid` is set once its blob is written. */
+export interface Staged {
   mode: string;
   path: Buffer;
   oid?: string;
@@ -187,7 +201,8 @@ async function inspect(
   return { staged, vanished };
 }
 
-async function hashFiles(opts: RunGitOptions, files: Staged[]): Promise<void> {
+/** Writes every blob as a loose object (`hash-object -w`) and records its oid. */
+export async function hashFiles(opts: RunGitOptions, files: Staged[]): Promise<void> {
   const regular = files.filter((f) => f.symlinkTarget === undefined);
   if (regular.length > 0) {
     const input = Buffer.concat(regular.flatMap((f) => [cQuote(f.path), Buffer.from('\n')]));
@@ -210,18 +225,30 @@ async function hashFiles(opts: RunGitOptions, files: Staged[]): Promise<void> {
   }
 }
 
+export interface StagePlan {
+  /** the commit HEAD pointed at when the worktree was listed */
+  head: string;
+  /** nothing to stage nor anything staged already */
+  clean: boolean;
+  /** the index holds HEAD's tree exactly, so HEAD's tree plus `removals` and `staged` is the new tree */
+  indexMatchesHead: boolean;
+  /** paths to take out of the index: deleted, or gone since `status` listed them */
+  removals: Buffer[];
+  /** paths to (re)stage; regular files are read and hashed later, symlinks carry their target */
+  staged: Staged[];
+  skipped: SkippedPath[];
+}
+
 /**
- * Makes the index match the worktree and returns the commit HEAD pointed at, and whether there was
- * nothing to stage nor anything staged already. The limits bound the
- * work before any hashing: untracked and deleted paths are certain changes, so more of them than
- * the limit is already too many. The staged entries carry no stat data; the next capture's `status`
- * records it.
+ * Lists and inspects everything to stage, writing nothing but `status`'s refreshed stat data. The
+ * limits bound the work before any hashing: untracked and deleted paths are certain changes, so
+ * more of them than the limit is already too many.
  */
-export async function stageWorktree(
+export async function planStaging(
   opts: RunGitOptions,
   root: string,
   limits: StageLimits,
-): Promise<{ head: string; clean: boolean; skipped: SkippedPath[] }> {
+): Promise<StagePlan> {
   const candidates = await listCandidates(opts);
   const certain = candidates.deleted.length + candidates.untracked.length;
   if (certain > limits.maxNewFiles) {
@@ -237,14 +264,20 @@ export async function stageWorktree(
     skipped,
     limits.maxFileBytes,
   );
-  await hashFiles(opts, staged);
-  const zeroOid = '0'.repeat(candidates.head.length);
+  const { head, clean, indexMatchesHead } = candidates;
+  return { head, clean, indexMatchesHead, removals: [...candidates.deleted, ...vanished], staged, skipped };
+}
+
+/**
+ * Writes the staged blob oids and the removals into the index. The entries carry no stat data;
+ * the next capture's `status` records it.
+ */
+export async function writeIndex(opts: RunGitOptions, plan: StagePlan): Promise<void> {
+  const zeroOid = '0'.repeat(plan.head.length);
   // Removals first: a path that went from file to folder (`a` -> `a/b`) must leave before `a/b` arrives.
   const lines: Buffer[] = [];
-  for (const path of [...candidates.deleted, ...vanished])
-    lines.push(Buffer.from(`0 ${zeroOid}\t`), path, Buffer.from([0]));
-  for (const f of staged) lines.push(Buffer.from(`${f.mode} ${f.oid}\t`), f.path, Buffer.from([0]));
+  for (const path of plan.removals) lines.push(Buffer.from(`0 ${zeroOid}\t`), path, Buffer.from([0]));
+  for (const f of plan.staged) lines.push(Buffer.from(`${f.mode} ${f.oid}\t`), f.path, Buffer.from([0]));
   if (lines.length > 0)
     await runGit(['update-index', '-z', '--index-info'], { ...opts, input: Buffer.concat(lines) });
-  return { head: candidates.head, clean: candidates.clean, skipped };
 }
