@@ -2,8 +2,8 @@
  * Byte-exact apply and revert of a batch of captured file changes into the user's working tree,
  * all or nothing. Everything is checked before anything is written: every path, every mode, and
  * that every file still holds the bytes its change starts from (E_BASE_MOVED naming the file if
- * one does not: the user's own edits are never overwritten). Then the blobs are read (one git
- * process for the whole batch, if any is packed), and the files are written; if one write fails,
+ * one does not: the user's own edits are never overwritten). Meanwhile the blobs are read (one git
+ * process for the whole batch, if any is packed); then the files are written; if one write fails,
  * the files already written are put back from the bytes read during the check.
  */
 import { randomBytes } from 'node:crypto';
@@ -50,8 +50,9 @@ function planSteps(changes: readonly FileChange[], direction: Direction) {
   });
 }
 
-async function checkAll(root: string, changes: readonly FileChange[], direction: Direction): Promise<Step[]> {
-  const planned = planSteps(changes, direction);
+type Planned = ReturnType<typeof planSteps>;
+
+async function checkAll(root: string, planned: Planned): Promise<Step[]> {
   const deleted = new Set(planned.filter((p) => p.to === null).map((p) => p.rel));
   const guard = new BatchPathGuard(root, deleted);
   const steps: Step[] = new Array(planned.length);
@@ -194,12 +195,22 @@ async function execute(root: string, steps: Step[], blobs: Map<string, Buffer>):
 async function transitionAll(repoRoot: string, changes: readonly FileChange[], direction: Direction) {
   if (changes.length === 0) return;
   const root = await realpath(repoRoot);
-  const steps = await checkAll(root, changes, direction);
-  const blobs = await readBlobs(
+  const planned = planSteps(changes, direction);
+  // The blobs are read while the files are checked: a large capture's blobs are packed, and the
+  // git process that reads them takes as long to start as the whole check. A batch the check
+  // refuses has read some blobs for nothing; nothing was written.
+  const reading = readBlobs(
     root,
-    steps.filter((s) => s.kind === 'write').map((s) => (s.to as FileState).oid),
+    planned.flatMap((p) => (p.to ? [p.to.oid] : [])),
   );
-  await execute(root, steps, blobs);
+  let steps: Step[];
+  try {
+    steps = await checkAll(root, planned);
+  } catch (err) {
+    await reading.catch(() => {});
+    throw err;
+  }
+  await execute(root, steps, await reading);
 }
 
 /**
