@@ -1,8 +1,8 @@
 /**
  * Reading the blobs a batch of changes needs from the repository's object store, each checked
- * against its id. Loose objects (a capture writes every blob it records as one) are read and
- * inflated in-process; whatever is packed is read by ONE `git cat-file --batch` for the whole
- * batch, not one git process per blob.
+ * against its id. Loose objects (a small capture writes every blob it records as one) and blobs
+ * stored whole in a pack (a large capture's, pack-read.ts) are read in-process; whatever else is
+ * packed is read by ONE `git cat-file --batch` for the whole batch, not one git process per blob.
  */
 
 import { createHash } from 'node:crypto';
@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import { inflate, inflateSync } from 'node:zlib';
 import { BoocoderError } from '../errors.js';
 import { assertOid, streamGit } from './git.js';
+import { readWholeStoredBlobs } from './pack-read.js';
 
 const inflateAsync = promisify(inflate);
 
@@ -210,8 +211,12 @@ export async function readBlobs(repoRoot: string, oids: Iterable<string>): Promi
     if (loose) out.set(oid, loose);
   });
   const packed = wanted.filter((oid) => !out.has(oid));
-  if (packed.length > 0)
-    for (const [oid, bytes] of await readPackedBlobs(repoRoot, packed)) out.set(oid, bytes);
+  if (packed.length === 0) return out;
+  for (const [oid, bytes] of readWholeStoredBlobs(repoRoot, packed)) {
+    if (blobOidOf(bytes, formatOf(oid)) === oid) out.set(oid, bytes);
+  }
+  const rest = packed.filter((oid) => !out.has(oid));
+  if (rest.length > 0) for (const [oid, bytes] of await readPackedBlobs(repoRoot, rest)) out.set(oid, bytes);
   return out;
 }
 

@@ -24,7 +24,8 @@ const DEFAULT_TIMEOUT_MS = 300_000;
 const DEFAULT_MAX_BUFFER = 256 * 1024 * 1024;
 
 /** Where the git binary is looked up. A fixed list: the caller's PATH could point at a fake git. */
-let gitSearchPath = '/usr/local/bin:/usr/bin:/bin:/opt/homebrew/bin:/opt/local/bin';
+export const DEFAULT_GIT_SEARCH_PATH = '/usr/local/bin:/usr/bin:/bin:/opt/homebrew/bin:/opt/local/bin';
+let gitSearchPath = DEFAULT_GIT_SEARCH_PATH;
 
 /** Lets start-up code (which has the Config) name another PATH to find git on. */
 export function setGitSearchPath(searchPath: string): void {
