@@ -81,6 +81,15 @@ describe('applyFileChanges / revertFileChanges', () => {
     await expect(stat(join(repo, 'deep'))).rejects.toThrow(/ENOENT/);
   });
 
+  it('finishes a batch a crash left half-written when the same batch is applied again', async () => {
+    const { repo, changes } = await agentChanges();
+    const whole = await agentChanges();
+    await applyFileChanges(whole.repo, whole.changes);
+    await applyFileChanges(repo, changes.slice(0, Math.floor(changes.length / 2)));
+    await applyFileChanges(repo, changes);
+    expect(await snapshot(repo)).toEqual(await snapshot(whole.repo));
+  });
+
   it('writes nothing when one base moved, and the error names that file', async () => {
     const { repo, changes } = await agentChanges();
     await writeFile(join(repo, 'src/e17.txt'), 'the user edited this\n');
