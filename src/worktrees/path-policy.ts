@@ -27,13 +27,24 @@ function fileSystemSpelling(segment: string): string {
     .toLowerCase();
 }
 
+/**
+ * Whether some file system resolves this name to the `.git` folder: `.GIT` on a case-insensitive
+ * one, `.git.` on NTFS, `.g\u200cit` on HFS+, and `git~1`, the NTFS 8.3 short name of `.git`.
+ */
+export function isGitFolderName(segment: string): boolean {
+  const folded = fileSystemSpelling(segment);
+  return folded === '.git' || folded === 'git~1';
+}
+
 /** Segment names that reach git's own data: the repository directory and the submodule map. */
 function isGitControlled(segment: string): string | undefined {
-  const folded = fileSystemSpelling(segment);
-  if (folded === '.git') return 'a `.git` folder holds the repository itself (hooks, config)';
-  // NTFS 8.3 short name of `.git`: `git~1` opens `.git` on Windows.
-  if (folded === 'git~1') return '`git~1` is the Windows short name of `.git`';
-  if (folded === '.gitmodules') return '`.gitmodules` makes git fetch and check out other repositories';
+  if (isGitFolderName(segment)) {
+    return segment.toLowerCase().startsWith('git~')
+      ? '`git~1` is the Windows short name of `.git`'
+      : 'a `.git` folder holds the repository itself (hooks, config)';
+  }
+  if (fileSystemSpelling(segment) === '.gitmodules')
+    return '`.gitmodules` makes git fetch and check out other repositories';
   return undefined;
 }
 

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { setImmediate } from 'node:timers/promises';
 import { BoocoderError } from '../errors.js';
 import { assertOid, type RunGitOptions, runGit, runGitBuffer } from './git.js';
-import { describePath } from './path-policy.js';
+import { describePath, isGitFolderName } from './path-policy.js';
 
 export interface SkippedPath {
   filePath: string;
@@ -148,6 +148,11 @@ type Inspected = { staged: Staged } | { skipped: string } | { vanished: true };
 function inspectPath(root: string, path: Buffer, maxFileBytes: number): Inspected {
   // git lists a folder with its own `.git` as `dir/`: staging it would make a submodule.
   if (path[path.length - 1] === 0x2f) return { skipped: 'a nested git repository is not captured' };
+  // `update-index` drops such a path with only a warning, and fast-import would write it into a
+  // tree: a tree entry `.GIT` is the repository folder itself once checked out on a case-insensitive
+  // file system (CVE-2014-9390), where it could plant hooks or config.
+  if (path.toString('utf8').split('/').some(isGitFolderName))
+    return { skipped: 'a path through a folder named like `.git` is not captured' };
   const abs = Buffer.concat([Buffer.from(`${root}/`), path]);
   let st: Stats;
   try {
