@@ -151,7 +151,10 @@ export async function runStdio({ config, logger }: Ctx): Promise<void> {
   const daemon = await connectToDaemon({
     home: config.home,
     startDaemon: () => startDaemonProcess(config),
-    timeoutMs: 30_000,
+    // The first start creates the embedded database (initdb in WASM): 5-10 s on an idle 2-core
+    // machine, past 30 s on a loaded one. A daemon that dies fails the wait at once, so a long
+    // wait only ever waits for a daemon that is still starting.
+    timeoutMs: 120_000,
     logger,
   });
   const io = { stdin: process.stdin, stdout: process.stdout, logger };
