@@ -12,6 +12,7 @@ import { isBoocoderError } from '../../src/errors.js';
 import { applyFileChange, blobOidOf } from '../../src/worktrees/apply.js';
 import { type CaptureResult, captureChanges } from '../../src/worktrees/capture.js';
 import { PACK_THRESHOLD, writeCapturePack } from '../../src/worktrees/capture-pack.js';
+import { readWholeStoredBlobs } from '../../src/worktrees/pack-read.js';
 import { worktreeGitOptions } from '../../src/worktrees/repository.js';
 import { planStaging } from '../../src/worktrees/stage-worktree.js';
 import { ensureSessionWorktree, type SessionWorktree } from '../../src/worktrees/worktrees.js';
@@ -132,6 +133,11 @@ describe('captureChanges, pack path', () => {
     const c = byPath(packed);
     const edited = c['d0/f0.txt']?.resultOid as string;
     expect(isLoose(repo, edited)).toBe(false);
+    // New blobs are stored whole (no delta), so apply reads them without starting git (pack-read.ts).
+    const blobs = packed.changes.flatMap((x) =>
+      x.resultOid && x.resultOid !== x.baseOid ? [x.resultOid] : [],
+    );
+    expect([...readWholeStoredBlobs(repo, blobs).keys()].sort()).toEqual([...new Set(blobs)].sort());
     // Raw bytes, as `hash-object --no-filters` reads them: no eol conversion from .gitattributes.
     for (const path of ['new.crlf', 'd1/f4.txt', 'new/n0.bin'])
       expect(c[path]?.resultOid).toBe(git(a.path, 'hash-object', '--no-filters', '--', path));
