@@ -175,25 +175,6 @@ describe('captureChanges, pack path', () => {
     expect(packed.changes).toHaveLength(26);
   });
 
-  it('records no path git refuses (a folder named like .git), on either path: skipped, and fsck passes', async () => {
-    const { repo, a, b } = await setUp();
-    const planted = ['sub/.GIT/config', 'GIT~1/hooks/x', 'd0/.Git', 'x/.git./y'];
-    for (const wt of [a, b]) {
-      await writeFiles(wt.path, Object.fromEntries(planted.map((p) => [p, 'planted\n'])));
-      await writeFiles(wt.path, { 'kept.txt': 'an ordinary file\n' });
-    }
-    for (const [wt, threshold] of [
-      [a, 1],
-      [b, Number.POSITIVE_INFINITY],
-    ] as const) {
-      const r = await capture(repo, wt, wt.headCommit, threshold);
-      expect(r.changes.map((c) => c.filePath)).toEqual(['kept.txt']);
-      expect(r.skipped.map((s) => s.filePath).sort()).toEqual([...planted].sort());
-      expect(git(repo, 'ls-tree', '-r', '--name-only', r.commit)).not.toMatch(/git/i);
-      git(repo, 'fsck', '--strict', '--no-progress', '--no-dangling');
-    }
-  });
-
   it('captures only what came next, the agent own commits included, and refuses past the limits', async () => {
     const { repo, a } = await setUp();
     await work(a.path);
