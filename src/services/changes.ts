@@ -78,7 +78,7 @@ async function lockForAction(
   ids: readonly string[],
   action: ChangeAction,
 ): Promise<PendingChange[]> {
-  const locked = new Map((await changes.lockChanges(tx, [...ids].sort())).map((c) => [c.id, c]));
+  const locked = new Map((await changes.lockChanges(tx, ids)).map((c) => [c.id, c]));
   const rows = ids.map((id) => {
     const change = locked.get(id);
     if (!change) throw new BoocoderError('E_CHANGE_NOT_FOUND', `no pending change has id ${id}`);
