@@ -249,7 +249,8 @@ export class Dispatcher implements SlotReserver {
   private stopTask(id: string, reason: StopReason): void {
     const r = this.running.get(id);
     if (r && !r.controller.signal.aborted) r.controller.abort(reason);
-    else if (!r && reason === 'cancel') this.ahead.markCancelled(id);
+    else if (!r && reason === 'cancel' && this.ahead.markCancelled(id))
+      this.o.logger.debug('task cancelled while held for a slot; it will start cancelled', { taskId: id });
   }
 
   private async sweep(): Promise<void> {

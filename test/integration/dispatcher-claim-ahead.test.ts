@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import type { TaskOutcome } from '../../src/db/tasks.js';
 import { Dispatcher, type DispatcherOptions, type TaskRunner } from '../../src/dispatcher/dispatcher.js';
-import { silentLogger } from '../../src/log.js';
+import { createLogger, silentLogger } from '../../src/log.js';
 import { TASKS_CANCEL_CHANNEL } from '../../src/services/tasks.js';
 import { waitFor } from '../helpers/chaos-processes.js';
 import { insertSessionFor, queueAgentTask, readTask } from '../helpers/chaos-tasks.js';
@@ -122,11 +122,15 @@ describeEachDatabase('a dispatcher claiming ahead', (ctx) => {
   }
 
   it('starts a task cancelled while it was held with its signal aborted, so it ends cancelled', async () => {
-    const h = await holdBehindLongRun({ claimAhead: { maxWaitMs: 60_000 } });
+    const logged: string[] = [];
+    const logger = createLogger('debug', {}, (line) => logged.push(line));
+    const h = await holdBehindLongRun({ logger, claimAhead: { maxWaitMs: 60_000 } });
     await ctx.db.query('UPDATE tasks SET cancel_requested_at = clock_timestamp() WHERE id = $1', [h.after]);
     await ctx.db.query('SELECT pg_notify($1, $2)', [TASKS_CANCEL_CHANNEL, h.after]);
-    // The NOTIFY has been heard once a later query on the same database has been answered.
-    await waitFor('the cancel heard', async () => (await readTask(ctx.db, h.after)).state === 'running');
+    // On PostgreSQL the NOTIFY reaches the dispatcher's own LISTEN connection in its own time.
+    await waitFor('the cancel heard while held', () =>
+      logged.some((l) => l.includes('while held') && l.includes(h.after)),
+    );
     h.release();
     await waitFor('`after` ended', async () => (await readTask(ctx.db, h.after)).state === 'cancelled');
     expect(h.stopReasons.get('after')).toBe('cancel');
