@@ -4,6 +4,7 @@
  */
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { isBoocoderError, toPublicError } from './errors.js';
+import { registerTaskResources } from './resources/task-resources.js';
 import { getChange } from './services/changes.js';
 import type { Deps } from './services/deps.js';
 import { registerAnswerPermissionTool } from './tools/answer-permission.js';
@@ -11,6 +12,7 @@ import { registerApplyChangeTool } from './tools/apply-change.js';
 import { registerCancelTaskTool } from './tools/cancel-task.js';
 import { registerGetAgentSessionsTool } from './tools/get-agent-sessions.js';
 import { registerGetTaskTool } from './tools/get-task.js';
+import { registerGetTranscriptTool } from './tools/get-transcript.js';
 import { registerListPendingChangesTool } from './tools/list-pending-changes.js';
 import { registerListPermissionRequestsTool } from './tools/list-permission-requests.js';
 import { registerListTasksTool } from './tools/list-tasks.js';
@@ -48,6 +50,8 @@ export function createServer(deps: Deps): McpServer {
   registerProbeAgentsTool(server, deps);
   registerListPermissionRequestsTool(server, deps);
   registerAnswerPermissionTool(server, deps);
+  registerGetTranscriptTool(server, deps);
+  registerTaskResources(server, deps);
   server.registerResource(
     'change-diff',
     new ResourceTemplate('boocoder://changes/{change_id}/diff', { list: undefined }),

@@ -14,6 +14,8 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import type { Logger } from '../log.js';
 import { checkRepoPath, MAX_PATH_BYTES } from '../worktrees/path-policy.js';
+import { permissionEvent } from './acp-events.js';
+import { type AgentEventSink, emitTo } from './agent-events.js';
 
 export interface AgentInfo {
   name: string;
@@ -208,15 +210,18 @@ const CANCELLED: acp.RequestPermissionResponse = { outcome: { outcome: 'cancelle
 export class PermissionResponder {
   private asker: PermissionAsker | undefined;
   private turn: AbortController | undefined;
+  private onEvent: AgentEventSink | undefined;
 
   constructor(
     private readonly cwd: string,
     private readonly log: Logger,
   ) {}
 
-  beginTurn(asker: PermissionAsker | undefined): void {
+  /** `onEvent` hears every request of the turn with its answer (the task's transcript). */
+  beginTurn(asker: PermissionAsker | undefined, onEvent?: AgentEventSink): void {
     this.turn = new AbortController();
     this.asker = asker;
+    this.onEvent = onEvent;
   }
 
   /** Requests still waiting for an asker are answered cancelled, as ACP requires on session/cancel. */
@@ -224,9 +229,17 @@ export class PermissionResponder {
     this.turn?.abort();
     this.turn = undefined;
     this.asker = undefined;
+    this.onEvent = undefined;
   }
 
   async answer(request: acp.RequestPermissionRequest): Promise<acp.RequestPermissionResponse> {
+    const sink = this.onEvent;
+    const response = await this.decide(request);
+    emitTo(sink, permissionEvent(request, response));
+    return response;
+  }
+
+  private async decide(request: acp.RequestPermissionRequest): Promise<acp.RequestPermissionResponse> {
     const { asker, turn } = this;
     if (!turn) {
       this.log.info('permission request outside a turn cancelled', { kind: request.toolCall.kind });

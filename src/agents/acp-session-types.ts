@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import type { AgentInfo, PermissionAsker } from './acp-client-policy.js';
 import type { SessionConfigChoice } from './acp-session-config.js';
 import type { AcpTurnRecord, AcpUsage } from './acp-turn-record.js';
+import type { AgentEventSink } from './agent-events.js';
 import type { FirstStartRelease } from './first-start-gate.js';
 import type { AgentLaunchSpec } from './launch-specs.js';
 
@@ -48,6 +49,8 @@ export interface AcpPromptOptions {
   signal?: AbortSignal;
   timeoutMs: number;
   onUpdate?: (update: acp.SessionUpdate) => void;
+  /** Hears the turn's updates and permission requests as transcript events. */
+  onEvent?: AgentEventSink;
   /**
    * Who answers the turn's permission requests that the default policy allows (the `ask` policy);
    * without it they are allowed once. Requests the policy refuses never reach it.

@@ -11,6 +11,7 @@ import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { authenticateBeforeSession } from './acp-authenticate.js';
 import { type AgentInfo, agentInfoOf, INITIALIZE_PARAMS, PermissionResponder } from './acp-client-policy.js';
+import { acpEventOf } from './acp-events.js';
 import { applySessionConfig } from './acp-session-config.js';
 import { startAcpSession } from './acp-session-start.js';
 import {
@@ -27,6 +28,7 @@ import {
   agentTimedOut,
   type ExitStatus,
 } from './agent-errors.js';
+import { emitTo } from './agent-events.js';
 import { TailBuffer } from './capped-output.js';
 import type { AgentLaunchSpec } from './launch-specs.js';
 import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from './process-group.js';
@@ -54,6 +56,7 @@ export class AcpSession {
   /** The first turn's record also counts the updates sent during setup. */
   private prompted = false;
   private onUpdate: AcpPromptOptions['onUpdate'];
+  private onEvent: AcpPromptOptions['onEvent'];
   private readonly permissions: PermissionResponder;
   readonly exited: Promise<ExitStatus>;
   readonly connection: ReturnType<ReturnType<typeof acp.client>['connect']>;
@@ -81,6 +84,7 @@ export class AcpSession {
       )
       .onNotification(acp.methods.client.session.update, ({ params }) => {
         this.record.add(params.update);
+        emitTo(this.onEvent, acpEventOf(params.update));
         try {
           this.onUpdate?.(params.update);
         } catch (err) {
@@ -160,7 +164,8 @@ export class AcpSession {
     }
     this.prompted = true;
     this.onUpdate = o.onUpdate;
-    this.permissions.beginTurn(o.onPermissionRequest);
+    this.onEvent = o.onEvent;
+    this.permissions.beginTurn(o.onPermissionRequest, o.onEvent);
     const turn = interruptible(o.signal, o.timeoutMs);
     const agent = this.connection.agent;
     try {
@@ -192,6 +197,7 @@ export class AcpSession {
     } finally {
       turn.dispose();
       this.onUpdate = undefined;
+      this.onEvent = undefined;
       this.permissions.endTurn();
     }
   }

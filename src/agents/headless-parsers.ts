@@ -5,6 +5,15 @@
  * of an unknown type or with fields of the wrong type is ignored, never thrown on.
  */
 import { DEFAULT_MAX_OUTPUT_CHARS } from './acp-turn-record.js';
+import {
+  type AgentEvent,
+  type AgentEventSink,
+  emitTo,
+  errorEvent,
+  toolEvent,
+  usageEvent,
+} from './agent-events.js';
+import { codexItemEvent, pathIn, toolStatus } from './headless-events.js';
 
 export type JsonObject = Record<string, unknown>;
 
@@ -36,7 +45,15 @@ export class HeadlessTurn {
   outputTruncated = false;
   private output = '';
 
-  constructor(private readonly maxOutputChars = DEFAULT_MAX_OUTPUT_CHARS) {}
+  /** `onEvent` hears what the lines say, as transcript events. */
+  constructor(
+    private readonly maxOutputChars = DEFAULT_MAX_OUTPUT_CHARS,
+    private readonly onEvent?: AgentEventSink,
+  ) {}
+
+  emit(event: AgentEvent | undefined): void {
+    emitTo(this.onEvent, event);
+  }
 
   get outputText(): string {
     return this.output;
@@ -52,6 +69,7 @@ export class HeadlessTurn {
 
   appendText(chunk: unknown): void {
     if (typeof chunk !== 'string' || chunk === '') return;
+    this.emit({ kind: 'message', text: chunk });
     // Cap what is kept: a chatty (or hostile) agent must not grow this without bound.
     const room = this.maxOutputChars - this.output.length;
     if (chunk.length > room) this.outputTruncated = true;
@@ -62,10 +80,12 @@ export class HeadlessTurn {
     this.inputTokens += count(input);
     this.outputTokens += count(output);
     if (typeof cost === 'number' && Number.isFinite(cost) && cost >= 0) this.cost = (this.cost ?? 0) + cost;
+    this.emit(usageEvent({ inputTokens: count(input), outputTokens: count(output), cost }));
   }
 
   /** The first end reported wins: a later line cannot turn a failure into a success. */
   finish(end: HeadlessEnd): void {
+    if (!this.end && !end.ok) this.emit(errorEvent(end.detail ?? end.problem));
     this.end ??= end;
   }
 }
@@ -82,6 +102,20 @@ export const parseOpencodeEvent: HeadlessParser = (e, turn) => {
   turn.noteSession(e.sessionID ?? part.sessionID);
   if (e.type === 'text') {
     turn.appendText(part.text);
+  } else if (e.type === 'tool_use') {
+    const state = obj(part.state);
+    const input = obj(state.input);
+    turn.emit(
+      toolEvent({
+        id: part.callID ?? part.id,
+        toolKind: part.tool,
+        title: state.title,
+        paths: [pathIn(input)],
+        command: input.command,
+        status: toolStatus(state.status),
+        exitCode: obj(state.metadata).exit,
+      }),
+    );
   } else if (e.type === 'step_finish') {
     const tokens = obj(part.tokens);
     const cache = obj(tokens.cache);
@@ -94,7 +128,7 @@ export const parseOpencodeEvent: HeadlessParser = (e, turn) => {
     const error = obj(e.error);
     const detail = detailOf(obj(error.data).message) ?? detailOf(error.name);
     turn.finish({ ok: false, problem: 'reported an error', ...(detail ? { detail } : {}) });
-  } else if (e.type !== 'step_start' && e.type !== 'tool_use') return;
+  } else if (e.type !== 'step_start') return;
   turn.events += 1;
 };
 
@@ -106,7 +140,31 @@ export const parseClaudeEvent: HeadlessParser = (e, turn) => {
     turn.noteSession(e.session_id);
     const content = obj(e.message).content;
     for (const block of Array.isArray(content) ? content : []) {
-      if (isObject(block) && block.type === 'text') turn.appendText(block.text);
+      if (!isObject(block)) continue;
+      if (block.type === 'text') turn.appendText(block.text);
+      else if (block.type === 'thinking' && typeof block.thinking === 'string')
+        turn.emit({ kind: 'thought', text: block.thinking });
+      else if (block.type === 'tool_use') {
+        const input = obj(block.input);
+        const paths = [pathIn(input)];
+        turn.emit(
+          toolEvent({
+            id: block.id,
+            toolKind: block.name,
+            paths,
+            command: input.command,
+            status: 'in_progress',
+          }),
+        );
+      }
+    }
+  } else if (e.type === 'user') {
+    const content = obj(e.message).content;
+    for (const block of Array.isArray(content) ? content : []) {
+      if (!isObject(block) || block.type !== 'tool_result') continue;
+      turn.emit(
+        toolEvent({ id: block.tool_use_id, status: block.is_error === true ? 'failed' : 'completed' }),
+      );
     }
   } else if (e.type === 'result') {
     turn.noteSession(e.session_id);
@@ -124,7 +182,7 @@ export const parseClaudeEvent: HeadlessParser = (e, turn) => {
       const detail = detailOf(e.result) ?? detailOf(e.subtype);
       turn.finish({ ok: false, problem: 'reported an error', ...(detail ? { detail } : {}) });
     }
-  } else if (e.type !== 'user') return;
+  } else return;
   turn.events += 1;
 };
 
@@ -137,9 +195,10 @@ export const parseClaudeEvent: HeadlessParser = (e, turn) => {
 export const parseCodexEvent: HeadlessParser = (e, turn) => {
   if (e.type === 'thread.started') {
     turn.noteSession(e.thread_id);
-  } else if (e.type === 'item.completed') {
+  } else if (e.type === 'item.started' || e.type === 'item.updated' || e.type === 'item.completed') {
     const item = obj(e.item);
-    if (item.type === 'agent_message') turn.appendText(item.text);
+    if (item.type === 'agent_message' && e.type === 'item.completed') turn.appendText(item.text);
+    else turn.emit(codexItemEvent(item));
   } else if (e.type === 'turn.completed') {
     const u = obj(e.usage);
     turn.addUsage(count(u.input_tokens), count(u.output_tokens));
@@ -147,7 +206,7 @@ export const parseCodexEvent: HeadlessParser = (e, turn) => {
   } else if (e.type === 'turn.failed') {
     const detail = detailOf(obj(e.error).message);
     turn.finish({ ok: false, problem: 'reported a failed turn', ...(detail ? { detail } : {}) });
-  } else if (e.type !== 'turn.started' && e.type !== 'item.started' && e.type !== 'item.updated') return;
+  } else if (e.type !== 'turn.started') return;
   turn.events += 1;
 };
 
@@ -160,6 +219,21 @@ export const parseGeminiEvent: HeadlessParser = (e, turn) => {
     turn.noteSession(e.session_id);
   } else if (e.type === 'message') {
     if (e.role === 'assistant') turn.appendText(e.content);
+  } else if (e.type === 'tool_use') {
+    const input = obj(e.parameters);
+    turn.emit(
+      toolEvent({
+        id: e.tool_id,
+        toolKind: e.tool_name,
+        paths: [pathIn(input)],
+        command: input.command,
+        status: 'in_progress',
+      }),
+    );
+  } else if (e.type === 'tool_result') {
+    turn.emit(toolEvent({ id: e.tool_id, status: toolStatus(e.status) }));
+  } else if (e.type === 'error') {
+    turn.emit(errorEvent(e.message));
   } else if (e.type === 'result') {
     const stats = obj(e.stats);
     turn.addUsage(count(stats.input_tokens), count(stats.output_tokens));
@@ -169,7 +243,7 @@ export const parseGeminiEvent: HeadlessParser = (e, turn) => {
       const detail = detailOf(error.message) ?? detailOf(e.status);
       turn.finish({ ok: false, problem: 'reported an error', ...(detail ? { detail } : {}) });
     }
-  } else if (e.type !== 'tool_use' && e.type !== 'tool_result' && e.type !== 'error') return;
+  } else return;
   turn.events += 1;
 };
 

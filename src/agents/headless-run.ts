@@ -11,6 +11,7 @@ import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AcpRunResult } from './acp-session.js';
 import { agentSpawnFailed, agentTimedOut, type ExitStatus } from './agent-errors.js';
+import type { AgentEventSink } from './agent-events.js';
 import { TailBuffer } from './capped-output.js';
 import { feedLine, HeadlessTurn } from './headless-parsers.js';
 import { buildHeadlessCommand, type HeadlessCommand, type HeadlessRequest } from './headless-specs.js';
@@ -34,6 +35,8 @@ export interface RunHeadlessOptions extends HeadlessRequest {
   killGraceMs?: number;
   /** A longer stdout line is skipped: no JSON event of interest is that large. */
   maxLineBytes?: number;
+  /** Hears the turn's lines as transcript events. */
+  onEvent?: AgentEventSink;
 }
 
 const STDERR_TAIL_BYTES = 16 * 1024;
@@ -166,7 +169,7 @@ export async function runHeadlessTask(o: RunHeadlessOptions): Promise<AcpRunResu
     ...(o.model ? { model: o.model } : {}),
     ...(o.resumeSessionId ? { resumeSessionId: o.resumeSessionId } : {}),
   });
-  const turn = new HeadlessTurn();
+  const turn = new HeadlessTurn(undefined, o.onEvent);
   const child = spawnInProcessGroup(cmd.command, cmd.args, {
     cwd: o.cwd,
     env: o.env,

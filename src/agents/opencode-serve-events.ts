@@ -12,6 +12,8 @@
  */
 import type { AcpStopReason } from './acp-session.js';
 import type { AcpUsage } from './acp-turn-record.js';
+import { type AgentEvent, type AgentEventSink, emitTo, errorEvent, toolEvent } from './agent-events.js';
+import { pathIn, toolStatus } from './headless-events.js';
 
 export interface ServeEvent {
   type: string;
@@ -102,6 +104,8 @@ export class OpencodeTurnRecord {
   private readonly texts = new Map<string, { sessionId: string; messageId: string; text: string }>();
   private readonly steps = new Map<string, StepUsage>();
   private readonly endedSteps = new Map<string, StepUsage>();
+  /** What was last reported of each part to onEvent: a part is updated many times. */
+  private readonly reported = new Map<string, string>();
 
   /**
    * `since`: this machine's clock (ms) just before the prompt was sent; the server runs here too.
@@ -111,6 +115,7 @@ export class OpencodeTurnRecord {
     readonly root: string,
     private readonly since: number,
     private readonly maxOutputChars: number,
+    private readonly onEvent?: AgentEventSink,
   ) {
     this.sessions = new Set([root]);
   }
@@ -139,6 +144,7 @@ export class OpencodeTurnRecord {
         return root && this.started ? { kind: 'idle' } : undefined;
       case 'session.error':
         if (root) this.recordError(p.error);
+        if (root && this.error) emitTo(this.onEvent, errorEvent(`${this.error.name}: ${this.error.message}`));
         return undefined;
       case 'message.updated':
         this.recordMessage(p.info);
@@ -240,6 +246,7 @@ export class OpencodeTurnRecord {
 
   private recordPart(part: unknown): void {
     if (!isObject(part) || typeof part.id !== 'string' || typeof part.messageID !== 'string') return;
+    if (this.assistantMessages.has(part.messageID)) this.reportPart(part.id, part);
     if (part.type === 'text' && typeof part.text === 'string' && part.synthetic !== true) {
       const sessionId = str(part.sessionID) ?? '';
       const text = part.text.slice(0, this.maxOutputChars + 1);
@@ -247,6 +254,36 @@ export class OpencodeTurnRecord {
     } else if (part.type === 'step-finish' && isObject(part.tokens)) {
       this.steps.set(part.id, { messageId: part.messageID, tokens: part.tokens, cost: part.cost });
     }
+  }
+
+  /** A tool part each time its status changes; a text or reasoning part once, when it is complete. */
+  private reportPart(id: string, part: Json): void {
+    let event: AgentEvent | undefined;
+    let key: string;
+    if (part.type === 'tool') {
+      const state = isObject(part.state) ? part.state : {};
+      const input = isObject(state.input) ? state.input : {};
+      const metadata = isObject(state.metadata) ? state.metadata : {};
+      key = String(state.status);
+      const call = { id: part.callID ?? id, toolKind: part.tool, title: state.title, paths: [pathIn(input)] };
+      event = toolEvent({
+        ...call,
+        command: input.command,
+        status: toolStatus(state.status),
+        exitCode: metadata.exit,
+      });
+    } else if ((part.type === 'text' || part.type === 'reasoning') && isObject(part.time) && part.time.end) {
+      key = 'done';
+      const text = str(part.text);
+      if (text && part.synthetic !== true)
+        event = {
+          kind: part.type === 'text' ? 'message' : 'thought',
+          text: text.slice(0, this.maxOutputChars),
+        };
+    } else return;
+    if (this.reported.get(id) === key) return;
+    this.reported.set(id, key);
+    emitTo(this.onEvent, event);
   }
 
   private recordEndedStep(p: Json): void {

@@ -19,6 +19,7 @@ import { type PermissionAsker, PermissionResponder } from './acp-client-policy.j
 import type { AcpRunResult } from './acp-session.js';
 import { DEFAULT_MAX_OUTPUT_CHARS } from './acp-turn-record.js';
 import { agentExited, agentTimedOut, type ExitStatus } from './agent-errors.js';
+import type { AgentEventSink } from './agent-events.js';
 import type { TailBuffer } from './capped-output.js';
 import type { AgentLaunchSpec } from './launch-specs.js';
 import { type ActiveTurn, activeTurn, checkedDirectory, turnResult } from './opencode-serve-active-turn.js';
@@ -62,6 +63,8 @@ export interface OpencodeTurnOptions {
    * they are allowed once. Requests the policy refuses are refused either way.
    */
   asker?: PermissionAsker;
+  /** Hears the turn's parts, permission requests and errors as transcript events. */
+  onEvent?: AgentEventSink;
 }
 
 const DEFAULT_START_TIMEOUT_MS = 120_000;
@@ -167,7 +170,7 @@ export class OpencodeServer {
     try {
       const sessionId = await stop.untilStopped(openSession(this.client, directory, o.sessionId));
       if (o.model) await stop.untilStopped(assertModelOffered(this.client, this.spec, directory, o.model));
-      turn = this.beginTurn(sessionId, directory, o.asker);
+      turn = this.beginTurn(sessionId, directory, o.asker, o.onEvent);
       await stop.untilStopped(this.sendPrompt(turn, o));
       await stop.untilStopped(turn.done);
       return turnResult(this.spec, this.version, turn);
@@ -252,15 +255,21 @@ export class OpencodeServer {
     return isObject(mine) && mine.type !== 'idle';
   }
 
-  private beginTurn(sessionId: string, directory: string, asker: PermissionAsker | undefined): ActiveTurn {
+  private beginTurn(
+    sessionId: string,
+    directory: string,
+    asker: PermissionAsker | undefined,
+    onEvent: AgentEventSink | undefined,
+  ): ActiveTurn {
     if (this.turns.has(sessionId)) {
       const message = `opencode session ${sessionId} is already running a turn; wait for it to end`;
       throw new BoocoderError('E_INVALID_INPUT', message);
     }
     const max = this.o.maxOutputChars ?? DEFAULT_MAX_OUTPUT_CHARS;
     const permissions = new PermissionResponder(directory, this.o.logger);
-    permissions.beginTurn(asker);
-    const turn = activeTurn(new OpencodeTurnRecord(sessionId, Date.now(), max), directory, permissions);
+    permissions.beginTurn(asker, onEvent);
+    const record = new OpencodeTurnRecord(sessionId, Date.now(), max, onEvent);
+    const turn = activeTurn(record, directory, permissions);
     this.turns.set(sessionId, turn);
     return turn;
   }

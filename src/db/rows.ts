@@ -35,6 +35,8 @@ export interface Task {
   errorCode: string | null;
   cancelRequestedAt: Date | null;
   updatedAt: Date;
+  /** What the task's agent is doing now, from its transcript ("running npm test"). */
+  nowDoing: string | null;
 }
 
 export interface PendingChange {

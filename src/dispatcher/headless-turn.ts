@@ -5,6 +5,7 @@
  */
 import type { AcpRunResult } from '../agents/acp-session.js';
 import { buildAgentEnv } from '../agents/agent-env.js';
+import type { AgentEventSink } from '../agents/agent-events.js';
 import { runHeadlessTask } from '../agents/headless-run.js';
 import { canResumeHeadless, reportsSessionUsageTotals } from '../agents/headless-specs.js';
 import type { AgentLaunchSpec } from '../agents/launch-specs.js';
@@ -25,6 +26,8 @@ export interface HeadlessTurnInput {
   previous: AgentSession | null;
   configHash: string;
   permissions: PermissionPolicy;
+  /** Hears the run's lines as transcript events. */
+  onEvent?: AgentEventSink;
 }
 
 export interface HeadlessTurnResult {
@@ -92,6 +95,7 @@ export async function runHeadlessTurn(
       timeoutMs: deps.config.taskTimeoutMs,
       logger,
       onSpawn: agentProcessRecorder(deps, i.task.id, ctx.owner, logger),
+      ...(i.onEvent ? { onEvent: i.onEvent } : {}),
       ...(i.task.model ? { model: i.task.model } : {}),
       ...(resumeSessionId ? { resumeSessionId } : {}),
     });

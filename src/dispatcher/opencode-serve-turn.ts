@@ -4,6 +4,7 @@
  */
 import type { PermissionAsker } from '../agents/acp-client-policy.js';
 import type { AcpRunResult } from '../agents/acp-driver.js';
+import type { AgentEventSink } from '../agents/agent-events.js';
 import type { AgentLaunchSpec } from '../agents/launch-specs.js';
 import { type AgentSession, continuableSessionId } from '../db/agent-sessions.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
@@ -20,6 +21,8 @@ export interface ServeTurnInput {
   configHash: string;
   /** The `ask` policy's gate: the turn's permission requests go to a human (services/permissions.ts). */
   asker?: PermissionAsker;
+  /** Hears the turn's parts and permission requests as transcript events. */
+  onEvent?: AgentEventSink;
 }
 
 export interface ServeTurn {
@@ -49,6 +52,7 @@ export async function runOpencodeServeTurn(deps: Deps, i: ServeTurnInput): Promi
         ...(sessionId ? { sessionId } : {}),
         ...(i.model ? { model: i.model } : {}),
         ...(i.asker ? { asker: i.asker } : {}),
+        ...(i.onEvent ? { onEvent: i.onEvent } : {}),
       });
     const sessionId = continuableSessionId(i.previous, 'opencode_server', i.configHash);
     try {

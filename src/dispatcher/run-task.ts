@@ -35,6 +35,7 @@ import { runHeadlessTurn } from './headless-turn.js';
 import { runOpencodeServeTurn } from './opencode-serve-turn.js';
 import { prepareSessionWorktree } from './session-worktree.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
+import { startTaskTranscript, type TaskTranscript } from './task-transcript.js';
 
 async function recordFailure(deps: Deps, task: Task, owner: string, err: unknown): Promise<void> {
   const outcome = outcomeOf(undefined, err, undefined);
@@ -94,6 +95,7 @@ async function runAgentTurn(
       ...(o.signal ? { signal: o.signal } : {}),
       timeoutMs: o.timeoutMs,
       ...(o.onPermissionRequest ? { onPermissionRequest: o.onPermissionRequest } : {}),
+      ...(o.onEvent ? { onEvent: o.onEvent } : {}),
     });
   } catch (error) {
     turn.error = error;
@@ -126,6 +128,8 @@ async function runAgent(
   }
   const wt = await prepareSessionWorktree(deps, project, task.sessionId, join(deps.config.home, 'worktrees'));
   await setTaskWorktree(deps.db, task.id, wt.path);
+  const transcript = await startTaskTranscript(deps, task, agent, wt.path);
+  const onEvent = transcript.recorder.onEvent;
   const native = task.executionPath === 'native';
   const key = {
     chatId: task.chatId,
@@ -145,8 +149,10 @@ async function runAgent(
       previous,
       configHash,
       permissions,
+      onEvent,
     });
-    return recordTurn(deps, task, ctx, { agent, project, wt, turn: { ...run, release: nothingToRelease } });
+    const turn = { ...run, release: nothingToRelease };
+    return recordTurn(deps, task, ctx, { agent, project, wt, turn, transcript });
   }
 
   const turn = native
@@ -160,6 +166,7 @@ async function runAgent(
           configHash,
           ...(task.model ? { model: task.model } : {}),
           ...(gate.asker ? { asker: gate.asker } : {}),
+          onEvent,
         })),
         release: nothingToRelease,
       }
@@ -179,9 +186,10 @@ async function runAgent(
         ...(gate.asker ? { onPermissionRequest: gate.asker } : {}),
         logger: deps.logger.child({ taskId: task.id, agent }),
         onSpawn: agentProcessRecorder(deps, task.id, ctx.owner, deps.logger),
+        onEvent,
       });
   try {
-    await recordTurn(deps, task, ctx, { agent, project, wt, turn });
+    await recordTurn(deps, task, ctx, { agent, project, wt, turn, transcript });
   } finally {
     await turn.release();
   }
@@ -192,6 +200,7 @@ interface TurnRecord {
   project: NonNullable<Awaited<ReturnType<typeof findProject>>>;
   wt: Awaited<ReturnType<typeof prepareSessionWorktree>>;
   turn: AgentTurn;
+  transcript: TaskTranscript;
 }
 
 /** Captures what the agent changed and records the task's result, while the lease is still ours. */
@@ -199,6 +208,8 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
   const { agent, project, wt, turn } = r;
   const chatId = task.chatId as string;
   const { run, error: runError } = turn;
+  // Everything the agent did is stored before the task's end is announced.
+  await r.transcript.end(runError);
   let stop = ctx.signal.reason as StopReason | undefined;
   // The capture commits in the shared worktree: if the lease expired meanwhile, a new attempt may
   // already be resetting it, so make sure (and extend) the lease is still ours first.
@@ -256,6 +267,7 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
     });
     await tx.query('SELECT pg_notify($1, $2)', [TASKS_DONE_CHANNEL, task.id]);
   });
+  r.transcript.logEnd(outcome, captured.changes.length, run?.usage);
 }
 
 export interface AgentTaskRunnerOptions {

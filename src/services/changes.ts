@@ -4,6 +4,7 @@ import type { Queryable } from '../db/db.js';
 import * as changes from '../db/pending-changes.js';
 import { findProjectOfSession, lockProjectForWrite, type Project } from '../db/projects.js';
 import type { ChangeStatus, PendingChange } from '../db/rows.js';
+import { announceChangesReviewed } from '../db/task-events.js';
 import { BoocoderError } from '../errors.js';
 import { applyFileChanges, revertFileChanges } from '../worktrees/apply.js';
 import type { Deps } from './deps.js';
@@ -156,7 +157,12 @@ export async function actOnChanges(
           )
         ).map((c) => [c.id, c]),
       );
-      return rows.map((c) => moved.get(c.id) ?? refuse(c, action));
+      const result = rows.map((c) => moved.get(c.id) ?? refuse(c, action));
+      await announceChangesReviewed(
+        tx,
+        rows.map((c) => c.taskId),
+      );
+      return result;
     });
   } catch (err) {
     if (undo) {

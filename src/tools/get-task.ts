@@ -43,7 +43,8 @@ export function registerGetTaskTool(server: McpServer, deps: Deps): void {
                     progressToken,
                     progress: Math.floor(elapsedMs / 1000),
                     total: args.wait_s,
-                    message: `task ${task.state}`,
+                    // What the agent is doing (its transcript's latest tool call), not a counter.
+                    message: task.state === 'running' && task.nowDoing ? task.nowDoing : `task ${task.state}`,
                   },
                 });
               },

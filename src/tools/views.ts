@@ -23,6 +23,7 @@ export const taskView = z.object({
   created_at: isoSchema,
   started_at: isoSchema,
   ended_at: isoSchema,
+  now_doing: z.string().nullable(),
 });
 
 const INPUT_PREVIEW = 2000;
@@ -47,7 +48,13 @@ export function toTaskView(t: Task): z.infer<typeof taskView> {
     created_at: iso(t.createdAt),
     started_at: iso(t.startedAt),
     ended_at: iso(t.endedAt),
+    // The last thing the agent did is only "now" while the task runs.
+    now_doing: t.state === 'running' ? (t.nowDoing ?? null) : null,
   };
+}
+
+export function transcriptUri(taskId: string): string {
+  return `boocoder://tasks/${taskId}/transcript`;
 }
 
 export const DIFF_PREVIEW_BYTES = 16 * 1024;

@@ -70,6 +70,7 @@ describeEachDatabase('tool input limits', (ctx) => {
       probe_agents: {},
       list_permission_requests: {},
       answer_permission: { request_id: ZERO_UUID, option_id: 'once' },
+      get_transcript: { task_id: ZERO_UUID },
     };
   });
 
