@@ -4,6 +4,7 @@
  */
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { isBoocoderError, toPublicError } from './errors.js';
+import { serveSubscriptions } from './resources/subscriptions.js';
 import { registerTaskResources } from './resources/task-resources.js';
 import { getChange } from './services/changes.js';
 import type { Deps } from './services/deps.js';
@@ -13,6 +14,7 @@ import { registerCancelTaskTool } from './tools/cancel-task.js';
 import { registerGetAgentSessionsTool } from './tools/get-agent-sessions.js';
 import { registerGetTaskTool } from './tools/get-task.js';
 import { registerGetTranscriptTool } from './tools/get-transcript.js';
+import { registerListInboxTool } from './tools/list-inbox.js';
 import { registerListPendingChangesTool } from './tools/list-pending-changes.js';
 import { registerListPermissionRequestsTool } from './tools/list-permission-requests.js';
 import { registerListTasksTool } from './tools/list-tasks.js';
@@ -51,7 +53,9 @@ export function createServer(deps: Deps): McpServer {
   registerListPermissionRequestsTool(server, deps);
   registerAnswerPermissionTool(server, deps);
   registerGetTranscriptTool(server, deps);
+  registerListInboxTool(server, deps);
   registerTaskResources(server, deps);
+  serveSubscriptions(server, deps);
   server.registerResource(
     'change-diff',
     new ResourceTemplate('boocoder://changes/{change_id}/diff', { list: undefined }),

@@ -47,7 +47,7 @@ const APPLICABLE: Record<string, string[]> = {
   'dns-rebinding-protection': ['localhost-host-rebinding-rejected', 'localhost-host-valid-accepted'],
   'resources-list': ['resources-list'],
 };
-/** boocoder does not offer resource subscriptions (see the last test). */
+/** They subscribe to the suite's own fixture resource, which boocoder does not have (see the last test). */
 const SUBSCRIPTION_SCENARIOS = ['resources-subscribe', 'resources-unsubscribe'];
 
 describe('MCP conformance suite against the HTTP endpoint', () => {
@@ -121,18 +121,23 @@ describe('MCP conformance suite against the HTTP endpoint', () => {
     );
   });
 
-  it('resources-subscribe/unsubscribe do not apply: subscribe is neither advertised nor served', async () => {
-    // A server that does not declare resources.subscribe need not serve it (and answers
-    // -32601). When boocoder starts offering subscriptions, move these scenarios to APPLICABLE.
+  it('resources-subscribe/unsubscribe: subscribe is advertised and served, for boocoder resources only', async () => {
+    // The scenarios subscribe to test://watched-resource, a resource of the suite's own fixture
+    // server: boocoder refuses it as invalid params (it serves the method: not -32601).
+    // Subscriptions to boocoder's own resources are tested in subscriptions.test.ts.
     const client = await connectHttpClient((servers as ClientTestServers).openUrl);
     try {
-      expect(client.getServerCapabilities()?.resources?.subscribe).toBeFalsy();
+      expect(client.getServerCapabilities()?.resources?.subscribe).toBe(true);
+      await client.subscribeResource({ uri: 'boocoder://inbox' });
+      await client.unsubscribeResource({ uri: 'boocoder://inbox' });
     } finally {
       await client.close();
     }
     for (const scenario of SUBSCRIPTION_SCENARIOS) {
       const run = runs.get(scenario) as ScenarioRun;
-      expect(run.checks.map((c) => c.errorMessage).join('\n'), scenario).toContain('Method not found');
+      const errors = run.checks.map((c) => c.errorMessage).join('\n');
+      expect(errors, scenario).toContain('cannot be subscribed to');
+      expect(errors, scenario).not.toContain('Method not found');
     }
   });
 });

@@ -71,6 +71,7 @@ describeEachDatabase('tool input limits', (ctx) => {
       list_permission_requests: {},
       answer_permission: { request_id: ZERO_UUID, option_id: 'once' },
       get_transcript: { task_id: ZERO_UUID },
+      list_inbox: {},
     };
   });
 
