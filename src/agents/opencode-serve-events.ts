@@ -12,8 +12,8 @@
  */
 import type { AcpStopReason } from './acp-session.js';
 import type { AcpUsage } from './acp-turn-record.js';
-import { type AgentEvent, type AgentEventSink, emitTo, errorEvent, toolEvent } from './agent-events.js';
-import { pathIn, toolStatus } from './headless-events.js';
+import { type AgentEventSink, emitTo, errorEvent } from './agent-events.js';
+import { servePartEvent } from './opencode-serve-parts.js';
 
 export interface ServeEvent {
   type: string;
@@ -256,34 +256,12 @@ export class OpencodeTurnRecord {
     }
   }
 
-  /** A tool part each time its status changes; a text or reasoning part once, when it is complete. */
+  /** A part as a transcript event, each time what it reports changes (see servePartEvent). */
   private reportPart(id: string, part: Json): void {
-    let event: AgentEvent | undefined;
-    let key: string;
-    if (part.type === 'tool') {
-      const state = isObject(part.state) ? part.state : {};
-      const input = isObject(state.input) ? state.input : {};
-      const metadata = isObject(state.metadata) ? state.metadata : {};
-      key = String(state.status);
-      const call = { id: part.callID ?? id, toolKind: part.tool, title: state.title, paths: [pathIn(input)] };
-      event = toolEvent({
-        ...call,
-        command: input.command,
-        status: toolStatus(state.status),
-        exitCode: metadata.exit,
-      });
-    } else if ((part.type === 'text' || part.type === 'reasoning') && isObject(part.time) && part.time.end) {
-      key = 'done';
-      const text = str(part.text);
-      if (text && part.synthetic !== true)
-        event = {
-          kind: part.type === 'text' ? 'message' : 'thought',
-          text: text.slice(0, this.maxOutputChars),
-        };
-    } else return;
-    if (this.reported.get(id) === key) return;
-    this.reported.set(id, key);
-    emitTo(this.onEvent, event);
+    const reported = servePartEvent(id, part, this.maxOutputChars);
+    if (!reported || this.reported.get(id) === reported.key) return;
+    this.reported.set(id, reported.key);
+    emitTo(this.onEvent, reported.event);
   }
 
   private recordEndedStep(p: Json): void {

@@ -43,6 +43,14 @@ async function recordFailure(deps: Deps, task: Task, owner: string, err: unknown
     if (await finishTask(tx, task.id, owner, outcome))
       await tx.query('SELECT pg_notify($1, $2)', [TASKS_DONE_CHANNEL, task.id]);
   });
+  // The end of a run that failed before its turn was recorded (task-transcript.ts logs the others).
+  deps.logger.info('task ended', {
+    taskId: task.id,
+    agent: task.agent ?? deps.config.defaultAgent,
+    path: task.executionPath ?? 'acp',
+    state: outcome.state,
+    errorCode: outcome.errorCode,
+  });
 }
 
 interface AgentTurn {

@@ -15,8 +15,8 @@ export function registerGetTaskTool(server: McpServer, deps: Deps): void {
       title: 'Read a task (optionally waiting for it to finish)',
       description:
         `A task's state, agent, times, output summary, error and pending-change count. With wait_s (at most ` +
-        `${MAX_WAIT_S}) it returns as soon as the task leaves pending/running, sending progress while it waits: ` +
-        'finished (completed, failed, cancelled) or blocked on a permission request (see answer_permission).',
+        `${MAX_WAIT_S}) it returns as soon as the task leaves pending/running, sending progress while it waits ` +
+        '(its message says what the agent is doing, e.g. "running npm test"): finished (completed, failed, cancelled) or blocked on a permission request (see answer_permission).',
       inputSchema: {
         task_id: z.uuid(),
         wait_s: z

@@ -12,7 +12,13 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { ResourceUpdatedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CRUD_FILES, changesOf, opencodeAgentConfig, useAgentBoocoder } from '../helpers/agent-e2e.js';
+import {
+  CRUD_FILES,
+  changesOf,
+  opencodeAgentConfig,
+  runTaskToEnd,
+  useAgentBoocoder,
+} from '../helpers/agent-e2e.js';
 import { callOk } from '../helpers/boocoder-app.js';
 import { describeEachDatabase } from '../helpers/databases.js';
 
@@ -122,4 +128,30 @@ describeEachDatabase('the real opencode, watched: transcript, progress, subscrip
     // The end reached the subscriber (notifications may trail the tool result a moment).
     while (!updated.includes(taskUri)) await new Promise((resolve) => setTimeout(resolve, 100));
   }, 400_000);
+
+  it.each(['serve', 'headless'])(
+    'over execution_path %s too, the transcript holds the tool call that wrote the file',
+    async (path) => {
+      gate.open();
+      const file = `from-${path}.txt`;
+      const { done, queued } = await runTaskToEnd(e.client, {
+        project: e.repo,
+        input: `Please create ${file} with content hi`,
+        execution_path: path,
+      });
+      expect(done).toMatchObject({ state: 'completed', pending_changes: 1 });
+      const transcript = await callOk<{ events: { kind: string; data: Record<string, unknown> }[] }>(
+        e.client,
+        'get_transcript',
+        { task_id: queued.task_id },
+      );
+      const writes = transcript.events.filter(
+        (ev) => ev.kind === 'tool' && (ev.data.paths as string[] | undefined)?.includes(file),
+      );
+      expect(writes.at(-1)?.data).toMatchObject({ toolKind: 'write', status: 'completed' });
+      // Each model call's usage, as the backend reported it.
+      expect(transcript.events.filter((ev) => ev.kind === 'usage').length).toBeGreaterThanOrEqual(1);
+    },
+    400_000,
+  );
 });

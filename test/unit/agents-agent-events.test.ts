@@ -15,6 +15,7 @@ import {
   parseGeminiEvent,
   parseOpencodeEvent,
 } from '../../src/agents/headless-parsers.js';
+import { servePartEvent } from '../../src/agents/opencode-serve-parts.js';
 import { nowDoingOf } from '../../src/transcripts/now-doing.js';
 
 function eventsOf(parser: typeof parseOpencodeEvent, lines: unknown[]): AgentEvent[] {
@@ -144,6 +145,38 @@ describe('headless JSON lines as events', () => {
       { kind: 'tool', id: 'g', toolKind: 'write_file', paths: ['b.ts'], status: 'in_progress' },
       { kind: 'tool', id: 'g', status: 'completed' },
     ]);
+  });
+});
+
+describe('opencode serve parts as events', () => {
+  it('reports a tool part by its status, a text part only once complete, a step by its usage', () => {
+    const tool = {
+      type: 'tool',
+      tool: 'write',
+      callID: 'c',
+      state: { status: 'running', input: { filePath: 'a.txt' } },
+    };
+    expect(servePartEvent('p1', tool, 100)).toEqual({
+      key: 'running',
+      event: { kind: 'tool', id: 'c', toolKind: 'write', paths: ['a.txt'], status: 'in_progress' },
+    });
+    expect(servePartEvent('p2', { type: 'text', text: 'par', time: { start: 1 } }, 100)).toBeUndefined();
+    expect(servePartEvent('p2', { type: 'text', text: 'partial', time: { start: 1, end: 2 } }, 4)).toEqual({
+      key: 'done',
+      event: { kind: 'message', text: 'part' },
+    });
+    const step = {
+      type: 'step-finish',
+      tokens: { input: 10, output: 3, reasoning: 1, cache: { read: 5 } },
+      cost: 0.2,
+    };
+    expect(servePartEvent('p3', step, 100)?.event).toEqual({
+      kind: 'usage',
+      inputTokens: 15,
+      outputTokens: 4,
+      cost: 0.2,
+      currency: 'USD',
+    });
   });
 });
 
