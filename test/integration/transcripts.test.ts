@@ -79,6 +79,18 @@ describeEachDatabase('task transcripts', (ctx) => {
     expect(text).not.toContain(boo.home);
   });
 
+  it('records a permission request with the answer it got', async () => {
+    const { task_id } = await queue('ask-permission\nwrite c.txt x');
+    expect(await settle(task_id)).toMatchObject({ state: 'completed' });
+    const t = await callOk<Transcript>(client, 'get_transcript', { task_id });
+    expect(t.events.find((e) => e.kind === 'permission')?.data).toEqual({
+      title: 'write c.txt',
+      toolKind: 'edit',
+      paths: ['c.txt'],
+      outcome: 'allow_once',
+    });
+  });
+
   it("get_task's progress messages say what the agent is doing", async () => {
     const { task_id } = await queue('tool-write b.txt hi\nsleep 4000');
     const messages: string[] = [];
