@@ -4,8 +4,8 @@
  * An idle session is closed after idleMs; a different config hash (agent, command, model, cwd)
  * replaces it; a dead process is never reused. Owned by the app, which closes them all on shutdown.
  */
-import type { Logger } from '../log.js';
-import type { AcpSession } from './acp-session.js';
+import type { Logger } from '../../log.js';
+import type { AcpSession } from './session.js';
 
 export interface WarmKey {
   chatId: string;
