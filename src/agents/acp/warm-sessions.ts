@@ -9,9 +9,9 @@
  * with follow-ups for idleMs; and past maxWarm processes, or maxMemoryBytes resident in all of
  * them, the least recently used idle ones are closed. Busy ones are never closed for the cap.
  */
-import type { Logger } from '../log.js';
-import type { AcpSession } from './acp-session.js';
-import { processGroupsMemoryBytes } from './process-memory.js';
+import type { Logger } from '../../log.js';
+import { processGroupsMemoryBytes } from '../process-memory.js';
+import type { AcpSession } from './session.js';
 
 export interface WarmKey {
   chatId: string;
