@@ -129,7 +129,7 @@ export function agentFix(
   if (entry.needsAuth) {
     return {
       code: 'E_AGENT_NEEDS_AUTH',
-      text: `agent "${spec.name}" needs authentication (the probe was refused a session): log in with the agent's own CLI, or give it an API key through agents.${spec.name}.env in ${configFile}`,
+      text: `agent "${spec.name}" needs authentication (the probe was refused a session): log in with the agent's own CLI and run probe_agents with refresh=true (a login changes no binary, so nothing probes it again by itself), or give it an API key through agents.${spec.name}.env in ${configFile}`,
     };
   }
   return null;
