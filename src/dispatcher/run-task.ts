@@ -29,6 +29,11 @@ import { agentSessionBackend } from '../services/execution-path.js';
 import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
+import {
+  type OutsideWriteWatch,
+  outsideWriteError,
+  watchOutsideWrites,
+} from '../worktrees/outside-writes.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
 import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
 import { runHeadlessTurn } from './headless-turn.js';
@@ -57,6 +62,16 @@ interface AgentTurn {
 }
 
 const nothingToRelease = async (): Promise<void> => {};
+
+/**
+ * The turn, failed with E_AGENT_WROTE_OUTSIDE_WORKTREE when the agent changed the project's
+ * checkout or boocoder's working directory meanwhile: otherwise a write past review would end
+ * `completed`, with nothing pending to tell it happened. It wins over the run's own error.
+ */
+async function withOutsideWrites<T extends AgentTurn>(turn: T, watch: OutsideWriteWatch): Promise<T> {
+  const error = outsideWriteError(await watch.changes());
+  return error ? { ...turn, error } : turn;
+}
 
 /**
  * Runs the task's prompt on the chat's warm session for the agent when there is one with the same
@@ -126,6 +141,7 @@ async function runAgent(
   }
   const wt = await prepareSessionWorktree(deps, project, task.sessionId, join(deps.config.home, 'worktrees'));
   await setTaskWorktree(deps.db, task.id, wt.path);
+  const outside = await watchOutsideWrites({ projectRoot: project.rootPath, home: deps.config.home });
   const native = task.executionPath === 'native';
   const key = {
     chatId: task.chatId,
@@ -146,10 +162,11 @@ async function runAgent(
       configHash,
       permissions,
     });
-    return recordTurn(deps, task, ctx, { agent, project, wt, turn: { ...run, release: nothingToRelease } });
+    const turn = await withOutsideWrites({ ...run, release: nothingToRelease }, outside);
+    return recordTurn(deps, task, ctx, { agent, project, wt, turn });
   }
 
-  const turn = native
+  const ran = native
     ? {
         ...(await runOpencodeServeTurn(deps, {
           spec,
@@ -180,6 +197,7 @@ async function runAgent(
         logger: deps.logger.child({ taskId: task.id, agent }),
         onSpawn: agentProcessRecorder(deps, task.id, ctx.owner, deps.logger),
       });
+  const turn = await withOutsideWrites(ran, outside);
   try {
     await recordTurn(deps, task, ctx, { agent, project, wt, turn });
   } finally {

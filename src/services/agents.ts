@@ -1,5 +1,6 @@
 /** The agent registry: probe the machine for coding agents and keep what was found in available_agents. */
 import { buildAgentEnv } from '../agents/agent-env.js';
+import { agentSearchPath } from '../agents/agent-env-allowlist.js';
 import { listLaunchSpecs } from '../agents/launch-specs.js';
 import { type ProbeResult, probeChangedAgents } from '../agents/probe.js';
 import {
@@ -63,7 +64,8 @@ export async function probeAndRecordAgents(deps: Deps, refresh: boolean): Promis
   const { probed } = await probeChangedAgents(
     {
       specs,
-      pathEnv: childEnv.PATH ?? '',
+      // The PATH agents get in tasks: the probe must find the binaries tasks will run.
+      pathEnv: agentSearchPath(childEnv.PATH),
       homeDir: childEnv.HOME,
       handshake: { env: (spec) => buildAgentEnv({ spec, home, childEnv }) },
     },
