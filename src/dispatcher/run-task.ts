@@ -19,7 +19,7 @@ import {
   markAgentSessionActive,
   recordAgentSessionRun,
 } from '../db/agent-sessions.js';
-import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
+import { deleteTaskChanges, insertChanges, pathsAppliedSince } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
 import { finishTask, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
@@ -141,7 +141,11 @@ async function runAgent(
   }
   const wt = await prepareSessionWorktree(deps, project, task.sessionId, join(deps.config.home, 'worktrees'));
   await setTaskWorktree(deps.db, task.id, wt.path);
-  const outside = await watchOutsideWrites({ projectRoot: project.rootPath, home: deps.config.home });
+  const outside = await watchOutsideWrites({
+    projectRoot: project.rootPath,
+    home: deps.config.home,
+    appliedSince: (since) => pathsAppliedSince(deps.db, project.id, since),
+  });
   const native = task.executionPath === 'native';
   const key = {
     chatId: task.chatId,

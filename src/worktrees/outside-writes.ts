@@ -12,7 +12,7 @@
  *   names of its top-level entries (new names only: other programs touch existing files there).
  * Limits (docs/agent-environment.md): writes elsewhere, into ignored files, or into an existing
  * file of the server's directory are not seen; a change the user (or another task's agent) makes
- * in the checkout during the turn is counted too; a checkout with more than MAX_ENTRIES changed
+ * in the checkout during the turn is counted too (apply_change's own writes are not); a checkout with more than MAX_ENTRIES changed
  * paths, or whose status git cannot give, is not watched for that turn.
  */
 import { readdir, stat } from 'node:fs/promises';
@@ -44,7 +44,19 @@ export interface WatchOutsideOptions {
   serverDir?: string;
   /** boocoder's home: worktrees and agent homes live there and change on every task. */
   home: string;
+  /**
+   * Paths (relative to the project) that apply_change wrote since `since`; asked only when the
+   * checkout changed. Those writes are boocoder's own, not the agent's.
+   */
+  appliedSince?: (since: Date) => Promise<readonly string[]>;
 }
+
+/** How far before the turn an apply counts as "during it": its transaction stamps the row after its writes. */
+const APPLY_MARGIN_MS = 60_000;
+
+/** A status path (`dir/` for a whole untracked folder) that one of `applied` accounts for. */
+const isApplied = (path: string, applied: readonly string[]) =>
+  applied.some((a) => a === path || (path.endsWith('/') && a.startsWith(path)));
 
 const isWithin = (dir: string, root: string) => {
   const rel = relative(root, dir);
@@ -102,6 +114,7 @@ async function entryNames(dir: string): Promise<Set<string> | undefined> {
 
 /** Starts watching; call changes() once the turn is over. Never throws. */
 export async function watchOutsideWrites(o: WatchOutsideOptions): Promise<OutsideWriteWatch> {
+  const startedAt = new Date(Date.now() - APPLY_MARGIN_MS);
   const serverDir = o.serverDir ?? currentDir();
   const watchServerDir =
     serverDir !== undefined && !isWithin(serverDir, o.projectRoot) && !isWithin(serverDir, o.home);
@@ -115,12 +128,17 @@ export async function watchOutsideWrites(o: WatchOutsideOptions): Promise<Outsid
         checkoutBefore ? checkoutState(o.projectRoot) : undefined,
         serverBefore && serverDir ? entryNames(serverDir) : undefined,
       ]);
-      const projectFiles =
+      let projectFiles =
         checkoutBefore && checkoutAfter
           ? [...new Set([...checkoutBefore.keys(), ...checkoutAfter.keys()])]
               .filter((p) => checkoutBefore.get(p) !== checkoutAfter.get(p))
               .sort()
           : [];
+      if (projectFiles.length > 0 && o.appliedSince) {
+        const applied = await o.appliedSince(startedAt).catch(() => undefined);
+        // Unknown: better silent than blaming the agent for boocoder's own writes.
+        projectFiles = applied ? projectFiles.filter((p) => !isApplied(p, applied)) : [];
+      }
       const serverDirEntries =
         serverBefore && serverAfter ? [...serverAfter].filter((n) => !serverBefore.has(n)).length : 0;
       return { projectFiles, serverDirEntries };
@@ -144,7 +162,8 @@ export function outsideWriteError(w: OutsideWrites): BoocoderError | undefined {
     );
   }
   if (w.serverDirEntries > 0) {
-    parts.push(`${w.serverDirEntries} new entr(y/ies) appeared in the folder boocoder was started from`);
+    const entries = w.serverDirEntries === 1 ? 'entry' : 'entries';
+    parts.push(`${w.serverDirEntries} new ${entries} appeared in the folder boocoder was started from`);
   }
   if (parts.length === 0) return undefined;
   return new BoocoderError(

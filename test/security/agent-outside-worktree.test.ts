@@ -10,8 +10,10 @@
  * whose message names no host path. The opencode serve path (real opencode): see
  * agents-real-opencode-decoy.test.ts.
  */
+import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { acpTestAgentSpec } from '../fixtures/acp-test-agent.js';
@@ -197,6 +199,33 @@ describeEachDatabase('agents confined to their worktree, boocoder started from a
       },
     );
     expect(changes.map((c) => c.file_path)).toEqual(['inside.txt']);
+  });
+
+  it('apply_change writing the checkout while another task runs is not blamed on that task’s agent', async () => {
+    const c = client as Client;
+    const repo = await repos.repo();
+    const first = await runTask({ project: repo, input: 'write applied.txt from the first task' });
+    expect(first.done).toMatchObject({ state: 'completed' });
+    const go = join(await repos.dir(), 'go');
+    const second = await callOk<{ task_id: string; session_id: string }>(c, 'new_task', {
+      project: repo,
+      input: `write started.txt x\nwait-for ${go}`,
+    });
+    // The agent runs, so the watch of the checkout has started: apply the first task's change now.
+    while (!existsSync(join(worktreeOf(second.session_id), 'started.txt'))) await delay(50);
+    const { changes } = await callOk<{ changes: { change_id: string }[] }>(c, 'list_pending_changes', {
+      session_id: first.sessionId,
+    });
+    for (const change of changes)
+      await callOk(c, 'apply_change', { change_id: change.change_id, action: 'apply' });
+    expect(await readFile(join(repo, 'applied.txt'), 'utf8')).toBe('from the first task');
+    await writeFile(go, '');
+    for (;;) {
+      const done = await callOk<Settled>(c, 'get_task', { task_id: second.task_id, wait_s: 30 });
+      if (done.state === 'pending' || done.state === 'running') continue;
+      expect(done).toMatchObject({ state: 'completed', error: null });
+      break;
+    }
   });
 
   it('an agent writing into the folder boocoder was started from fails its task, naming no host path', async () => {
