@@ -1,5 +1,6 @@
 /** The agent registry: probe the machine for coding agents and keep what was found in available_agents. */
 import { buildAgentEnv } from '../agents/agent-env.js';
+import { agentSearchPath } from '../agents/agent-env-allowlist.js';
 import { type AgentLaunchSpec, listLaunchSpecs } from '../agents/launch-specs.js';
 import { type ProbeResult, probeChangedAgents } from '../agents/probe.js';
 import {
@@ -83,7 +84,8 @@ async function probeAndStore(
   const { probed } = await probeChangedAgents(
     {
       specs: [...specs],
-      pathEnv: childEnv.PATH ?? '',
+      // The PATH agents get in tasks: the probe must find the binaries tasks will run.
+      pathEnv: agentSearchPath(childEnv.PATH),
       homeDir: childEnv.HOME,
       handshake: { env: (spec) => buildAgentEnv({ spec, home, childEnv }) },
     },
