@@ -14,7 +14,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import type { Logger } from '../log.js';
 import { checkRepoPath, MAX_PATH_BYTES } from '../worktrees/path-policy.js';
-import { permissionEvent } from './acp-events.js';
+import { permissionEvent } from './acp/events.js';
 import { type AgentEventSink, emitTo } from './agent-events.js';
 
 export interface AgentInfo {

@@ -2,7 +2,7 @@
  * A task attempt's transcript recorder, its start announced (the "now doing" line reset, listeners
  * told) and its start and end logged at `info`: one line each, for whoever watches `serve`'s log.
  */
-import type { AcpUsage } from '../agents/acp-turn-record.js';
+import type { TurnUsage } from '../agents/agent-backend.js';
 import { errorEvent } from '../agents/agent-events.js';
 import type { Task } from '../db/rows.js';
 import { markTaskStarted } from '../db/task-events.js';
@@ -15,7 +15,7 @@ export interface TaskTranscript {
   recorder: TranscriptRecorder;
   /** The run is over: its error (if any) is recorded and everything buffered is written. */
   end(err: unknown): Promise<void>;
-  logEnd(outcome: ReturnType<typeof outcomeOf>, changes: number, usage: AcpUsage | undefined): void;
+  logEnd(outcome: ReturnType<typeof outcomeOf>, changes: number, usage: TurnUsage | undefined): void;
 }
 
 export async function startTaskTranscript(

@@ -59,10 +59,12 @@ describeEachDatabase('inbox and subscriptions across processes', (ctx) => {
   let repos: TempRepos;
   let repo: string;
   const servers: McpServer[] = [];
+  let frontHome: string | undefined;
 
   beforeAll(async () => {
     runner = await startTestBoocoder(ctx.db);
-    const { env } = await testHome();
+    const { home, env } = await testHome();
+    frontHome = home;
     const config = loadConfig(env);
     front = await startApp({ config, logger: silentLogger, withDispatcher: false, db: ctx.db });
     http = await startHttpServer({
@@ -90,6 +92,7 @@ describeEachDatabase('inbox and subscriptions across processes', (ctx) => {
     await front?.close();
     await runner?.close();
     await repos?.cleanup();
+    if (frontHome) await rm(frontHome, { recursive: true, force: true });
   });
 
   it('tells a subscriber when its task starts and ends, and when its change is applied; logs both', async () => {

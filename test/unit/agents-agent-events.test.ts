@@ -5,7 +5,7 @@
  */
 import type { SessionUpdate } from '@agentclientprotocol/sdk/unstable';
 import { describe, expect, it } from 'vitest';
-import { acpEventOf } from '../../src/agents/acp-events.js';
+import { acpEventOf } from '../../src/agents/acp/events.js';
 import type { AgentEvent } from '../../src/agents/agent-events.js';
 import {
   feedLine,
@@ -14,8 +14,8 @@ import {
   parseCodexEvent,
   parseGeminiEvent,
   parseOpencodeEvent,
-} from '../../src/agents/headless-parsers.js';
-import { servePartEvent } from '../../src/agents/opencode-serve-parts.js';
+} from '../../src/agents/headless/parsers.js';
+import { servePartEvent } from '../../src/agents/opencode-serve/parts.js';
 import { nowDoingOf } from '../../src/transcripts/now-doing.js';
 
 function eventsOf(parser: typeof parseOpencodeEvent, lines: unknown[]): AgentEvent[] {
