@@ -16,6 +16,7 @@ import { openDatabase } from './db/open.js';
 import { assertSafeBind } from './http/guards.js';
 import { startHttpServer } from './http/http-server.js';
 import type { Logger } from './log.js';
+import { hasSubscriptions } from './resources/subscriptions.js';
 import { createServer } from './server.js';
 
 interface Ctx {
@@ -51,6 +52,8 @@ export async function runServe({ config, logger }: Ctx): Promise<void> {
     unusedSessionIdleMs: config.httpUnusedSessionIdleMs,
     logger: logger.child({ part: 'http' }),
     createMcpServer: () => createServer(app.deps),
+    // A session whose client waits for resource updates sends nothing meanwhile: never idle-evicted.
+    hasSubscriptions,
   }).catch(async (err: unknown) => {
     await app.close();
     throw err;

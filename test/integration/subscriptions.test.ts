@@ -157,6 +157,30 @@ describeEachDatabase('inbox and subscriptions across processes', (ctx) => {
     });
   });
 
+  it('a connection holding a subscription is not evicted to make room for another', async () => {
+    const one = await startHttpServer({
+      host: '127.0.0.1',
+      port: 0,
+      allowedOrigins: [],
+      maxSessions: 1,
+      sessionIdleMs: 60_000,
+      logger: silentLogger,
+      createMcpServer: () => createServer(front.deps),
+      hasSubscriptions,
+    });
+    const first = await connectHttpClient(one.url);
+    try {
+      await first.subscribeResource({ uri: 'boocoder://inbox' });
+      await expect(connectHttpClient(one.url)).rejects.toThrow();
+      await first.unsubscribeResource({ uri: 'boocoder://inbox' });
+      const second = await connectHttpClient(one.url);
+      await second.close();
+    } finally {
+      await first.close();
+      await one.close();
+    }
+  });
+
   it('refuses a subscription to something that is not a boocoder resource', async () => {
     await expect(client.subscribeResource({ uri: 'file:///etc/passwd' })).rejects.toThrow(
       /cannot be subscribed to/,
