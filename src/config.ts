@@ -23,12 +23,18 @@ export const agentSpecSchema = z.object({
 });
 export type AgentSpecInput = z.infer<typeof agentSpecSchema>;
 
+const OPENCODE_BACKENDS = ['acp', 'opencode_server', 'serve'] as const;
+
+function opencodeBackendOf(value: (typeof OPENCODE_BACKENDS)[number] | undefined): Config['opencodeBackend'] {
+  return value === 'serve' || value === 'opencode_server' ? 'opencode_server' : 'acp';
+}
+
 const fileSchema = z
   .object({
     agents: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/), agentSpecSchema).default({}),
     defaultAgent: z.string().max(64).optional(),
     permissions: z.enum(['auto', 'ask']).optional(),
-    opencodeBackend: z.enum(['acp', 'serve']).optional(),
+    opencodeBackend: z.enum(OPENCODE_BACKENDS).optional(),
   })
   .strict();
 
@@ -52,7 +58,7 @@ const envSchema = z.object({
   BOOCODER_MAX_QUEUED_PER_PROJECT: int(1, 1_000_000).default(1000),
   BOOCODER_DEFAULT_AGENT: z.string().max(64).optional(),
   BOOCODER_PERMISSIONS: z.enum(['auto', 'ask']).optional(),
-  BOOCODER_OPENCODE_BACKEND: z.enum(['acp', 'serve']).optional(),
+  BOOCODER_OPENCODE_BACKEND: z.enum(OPENCODE_BACKENDS).optional(),
   BOOCODER_AGENT_IDLE_MS: int(100, 86_400_000).default(600_000),
   BOOCODER_WORKTREE_TTL_MS: int(60_000, 3_650 * 86_400_000).default(7 * 86_400_000),
 });
@@ -86,10 +92,11 @@ export interface Config {
    */
   permissions: 'auto' | 'ask';
   /**
-   * How opencode tasks run: `acp` (an `opencode acp` process per chat) or `serve` (one shared
-   * `opencode serve` for every worktree, execution path `native`).
+   * The execution path of opencode tasks that name none: `acp` (an `opencode acp` process per chat)
+   * or `opencode_server` (one shared `opencode serve` for every worktree). `serve` is read as
+   * `opencode_server`, its spelling before execution paths had one name.
    */
-  opencodeBackend: 'acp' | 'serve';
+  opencodeBackend: 'acp' | 'opencode_server';
   agents: Readonly<Record<string, AgentSpecInput>>;
   /** The environment agents and git are started from (a copy: nothing writes back). */
   childEnv: Readonly<Record<string, string>>;
@@ -157,7 +164,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     defaultAgent: e.BOOCODER_DEFAULT_AGENT ?? file.defaultAgent ?? 'opencode',
     agentIdleMs: e.BOOCODER_AGENT_IDLE_MS,
     permissions: e.BOOCODER_PERMISSIONS ?? file.permissions ?? 'auto',
-    opencodeBackend: e.BOOCODER_OPENCODE_BACKEND ?? file.opencodeBackend ?? 'acp',
+    opencodeBackend: opencodeBackendOf(e.BOOCODER_OPENCODE_BACKEND ?? file.opencodeBackend),
     agents: Object.freeze(file.agents),
     childEnv: Object.freeze(childEnv),
     ...overrides,
