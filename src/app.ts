@@ -11,8 +11,9 @@ import { markIdleAgentSessionEnded } from './db/agent-sessions.js';
 import type { Db } from './db/db.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
-import { Dispatcher, type TaskRunner } from './dispatcher/dispatcher.js';
+import { Dispatcher } from './dispatcher/dispatcher.js';
 import { createAgentTaskRunner } from './dispatcher/run-task.js';
+import type { TaskRunner } from './dispatcher/task-runner.js';
 import type { Logger } from './log.js';
 import type { Deps } from './services/deps.js';
 import { TaskEvents } from './services/task-events.js';
@@ -76,6 +77,7 @@ export async function startApp(o: AppOptions): Promise<App> {
         pollMs: o.config.pollMs,
         leaseMs: o.config.leaseMs,
         shutdownGraceMs: o.config.shutdownGraceMs,
+        claimAhead: { enabled: o.config.claimAhead },
       });
       await dispatcher.start();
       deps.dispatcher = dispatcher;

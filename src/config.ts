@@ -60,6 +60,7 @@ const envSchema = z.object({
   BOOCODER_PERMISSIONS: z.enum(['auto', 'ask']).optional(),
   BOOCODER_OPENCODE_BACKEND: z.enum(OPENCODE_BACKENDS).optional(),
   BOOCODER_AGENT_IDLE_MS: int(100, 86_400_000).default(600_000),
+  BOOCODER_CLAIM_AHEAD: z.enum(['0', '1']).default('0'),
   BOOCODER_WORKTREE_TTL_MS: int(60_000, 3_650 * 86_400_000).default(7 * 86_400_000),
 });
 
@@ -97,6 +98,11 @@ export interface Config {
    * `opencode_server`, its spelling before execution paths had one name.
    */
   opencodeBackend: 'acp' | 'opencode_server';
+  /**
+   * Claiming ahead and batched finishes (src/dispatcher/claim-ahead.ts): only a queue of very short
+   * jobs gains from them, so they are off unless BOOCODER_CLAIM_AHEAD=1.
+   */
+  claimAhead: boolean;
   agents: Readonly<Record<string, AgentSpecInput>>;
   /** The environment agents and git are started from (a copy: nothing writes back). */
   childEnv: Readonly<Record<string, string>>;
@@ -165,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     agentIdleMs: e.BOOCODER_AGENT_IDLE_MS,
     permissions: e.BOOCODER_PERMISSIONS ?? file.permissions ?? 'auto',
     opencodeBackend: opencodeBackendOf(e.BOOCODER_OPENCODE_BACKEND ?? file.opencodeBackend),
+    claimAhead: e.BOOCODER_CLAIM_AHEAD === '1',
     agents: Object.freeze(file.agents),
     childEnv: Object.freeze(childEnv),
     ...overrides,

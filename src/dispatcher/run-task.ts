@@ -14,20 +14,17 @@ import type { Task } from '../db/rows.js';
 import { finishTask, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
-import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
-import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
+import { gateTaskRun } from '../permissions/gate.js';
+import { type PermissionPolicy } from '../permissions/policy.js';
 import { captureChanges } from '../worktrees/capture.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
-import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
 import { prepareSessionWorktree } from './session-worktree.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
+import type { StopReason, TaskRunContext, TaskRunner } from './task-runner.js';
 
 async function recordFailure(deps: Deps, task: Task, owner: string, err: unknown): Promise<void> {
   const outcome = outcomeOf(undefined, err, undefined);
-  await deps.db.transaction(async (tx) => {
-    if (await finishTask(tx, task.id, owner, outcome))
-      await tx.query('SELECT pg_notify($1, $2)', [TASKS_DONE_CHANNEL, task.id]);
-  });
+  await finishTask(deps.db, task.id, owner, outcome);
 }
 
 /** How the task's turn went: its result or its error, and whether the agent's process was lost. */
@@ -165,7 +162,6 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
       outputTokens: run?.usage?.outputTokens ?? 0,
       cost: run?.usage?.cost ?? 0,
     });
-    await tx.query('SELECT pg_notify($1, $2)', [TASKS_DONE_CHANNEL, task.id]);
   });
 }
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as acp from '@agentclientprotocol/sdk/unstable';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PermissionAsker, PermissionResponder } from '../../src/agents/acp-client-policy.js';
+import { type PermissionAsker, PermissionResponder } from '../../src/permissions/responder.js';
 import {
   answerServePermission,
   replyOf,

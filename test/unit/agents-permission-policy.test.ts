@@ -7,15 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PermissionOption, ToolCallUpdate, ToolKind } from '@agentclientprotocol/sdk/unstable';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  judgePermissionRequest,
-  judgeToolCall,
-  MAX_LOCATIONS,
-  PermissionResponder,
-  type ResolvedLocation,
-  rejectPermission,
-  resolveLocationPath,
-} from '../../src/agents/acp-client-policy.js';
+import { judgePermissionRequest, PermissionResponder, resolveLocationPath } from '../../src/permissions/responder.js';
+import { judgeToolCall, MAX_LOCATIONS, type ResolvedLocation, rejectPermission } from '../../src/permissions/policy.js';
 import { silentLogger } from '../../src/log.js';
 
 const WT = '/srv/boocoder/worktrees/s1';

@@ -9,7 +9,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BoocoderError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { type AgentInfo, agentInfoOf, INITIALIZE_PARAMS, PermissionResponder } from '../acp-client-policy.js';
+import { type AgentInfo } from '../agent-backend.js';
+import { agentInfoOf, INITIALIZE_PARAMS } from './client-info.js';
+import { PermissionResponder } from '../../permissions/responder.js';
 import { type AgentTurnResult, DEFAULT_MAX_OUTPUT_CHARS } from '../agent-backend.js';
 import {
   agentExited,
