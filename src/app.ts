@@ -57,30 +57,29 @@ export async function startApp(o: AppOptions): Promise<App> {
       logger: o.logger.child({ part: 'opencode-serve' }),
     });
     const backends = createAgentBackends({ db, config: o.config, warmSessions, opencodeServer });
+    const runnerDeps = { db, config: o.config, logger: o.logger, backends };
+    const dispatcher = o.withDispatcher
+      ? new Dispatcher({
+          db,
+          logger: o.logger.child({ part: 'dispatcher' }),
+          runTask: o.runTask ?? createAgentTaskRunner(runnerDeps),
+          concurrency: o.config.concurrency,
+          pollMs: o.config.pollMs,
+          leaseMs: o.config.leaseMs,
+          shutdownGraceMs: o.config.shutdownGraceMs,
+          claimAhead: { enabled: o.config.claimAhead },
+        })
+      : undefined;
     const deps: Deps = {
-      db,
-      config: o.config,
-      logger: o.logger,
+      ...runnerDeps,
       events,
-      backends,
       warmSessions,
       opencodeServer,
+      ...(dispatcher ? { dispatcher } : {}),
     };
-    let dispatcher: Dispatcher | undefined;
     let cleanup: WorktreeCleanupSchedule | undefined;
-    if (o.withDispatcher) {
-      dispatcher = new Dispatcher({
-        db,
-        logger: o.logger.child({ part: 'dispatcher' }),
-        runTask: o.runTask ?? createAgentTaskRunner(deps),
-        concurrency: o.config.concurrency,
-        pollMs: o.config.pollMs,
-        leaseMs: o.config.leaseMs,
-        shutdownGraceMs: o.config.shutdownGraceMs,
-        claimAhead: { enabled: o.config.claimAhead },
-      });
+    if (dispatcher) {
       await dispatcher.start();
-      deps.dispatcher = dispatcher;
       // Only a process that runs tasks creates worktrees, so only it sweeps them (first pass now).
       cleanup = scheduleWorktreeCleanup({
         db,

@@ -12,9 +12,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type * as acp from '@agentclientprotocol/sdk/unstable';
 import type { Config } from '../config.js';
 import { PERMISSION_ANSWERS_CHANNEL, TASKS_CANCEL_CHANNEL } from '../db/channels.js';
+import type { Db } from '../db/db.js';
 import * as requests from '../db/permission-requests.js';
 import type { Task } from '../db/rows.js';
-import type { Db } from '../db/db.js';
 import type { Logger } from '../log.js';
 import type { PermissionPolicy } from './policy.js';
 import type { PermissionAsker } from './responder.js';
@@ -82,7 +82,11 @@ async function parkRequest(
 type WaitEnd = { optionId: string } | { unanswered: 'cancelled' | 'expired' };
 
 /** One look at the request: its answer, the reason to stop waiting, or undefined to keep waiting. */
-async function checkRequest(deps: GateDeps, id: string, g: PermissionGateContext): Promise<WaitEnd | undefined> {
+async function checkRequest(
+  deps: GateDeps,
+  id: string,
+  g: PermissionGateContext,
+): Promise<WaitEnd | undefined> {
   const found = await requests.findRequestWithTask(deps.db, id);
   if (!found) return { unanswered: 'expired' };
   const { request, taskState, cancelRequested } = found;

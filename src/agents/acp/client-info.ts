@@ -13,7 +13,6 @@ export const INITIALIZE_PARAMS: acp.InitializeRequest = {
   clientInfo: { name: 'boocoder', version: '0.1.0' },
 };
 
-
 /** agentInfo from an initialize response, cut to sane lengths (agents are not trusted). */
 export function agentInfoOf(response: acp.InitializeResponse): AgentInfo | undefined {
   const info = response.agentInfo;

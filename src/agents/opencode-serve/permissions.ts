@@ -9,7 +9,7 @@
  */
 import type * as acp from '@agentclientprotocol/sdk/unstable';
 import { MAX_LOCATIONS } from '../../permissions/policy.js';
-import { type PermissionResponder } from '../../permissions/responder.js';
+import type { PermissionResponder } from '../../permissions/responder.js';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
