@@ -14,6 +14,7 @@ import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
 import { finishTask, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
+import { setWorktreeHead } from '../db/worktrees.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { type GateDeps, gateTaskRun } from '../permissions/gate.js';
@@ -166,10 +167,7 @@ async function recordTurn(deps: RunnerDeps, task: Task, ctx: TaskRunContext, r: 
         agent,
       })),
     );
-    await tx.query('UPDATE worktrees SET head_commit = $2, updated_at = clock_timestamp() WHERE id = $1', [
-      wt.id,
-      captured.commit,
-    ]);
+    await setWorktreeHead(tx, wt.id, captured.commit);
     if (!(await finishTask(tx, task.id, ctx.owner, outcome))) {
       throw new BoocoderError('E_INTERNAL', 'the task lease was lost before its result was recorded');
     }
