@@ -48,6 +48,9 @@ export async function startApp(o: AppOptions): Promise<App> {
     // Agent processes kept between a chat's tasks; closed (process groups killed) in close().
     const warmSessions = new WarmSessions({
       idleMs: o.config.agentIdleMs,
+      firstIdleMs: o.config.agentFirstIdleMs,
+      maxWarm: o.config.maxWarmAgents,
+      maxMemoryBytes: o.config.maxWarmAgentMemoryBytes,
       logger: o.logger.child({ part: 'warm-sessions' }),
       onGone: (key, reason) => markIdleAgentSessionEnded(db, key.chatId, key.agent, reason),
     });

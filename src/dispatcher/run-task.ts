@@ -10,7 +10,7 @@ import { resolveLaunchSpec } from '../agents/launch-specs.js';
 import type { Config } from '../config.js';
 import { findAgentSession, markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessions.js';
 import type { Db } from '../db/db.js';
-import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
+import { deleteTaskChanges, insertChanges, pathsAppliedSince } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
 import { finishTask, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
@@ -20,6 +20,7 @@ import type { Logger } from '../log.js';
 import { type GateDeps, gateTaskRun } from '../permissions/gate.js';
 import type { PermissionPolicy } from '../permissions/policy.js';
 import { captureChanges } from '../worktrees/capture.js';
+import { outsideWriteError, watchOutsideWrites } from '../worktrees/outside-writes.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
 import { prepareSessionWorktree } from './session-worktree.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
@@ -74,6 +75,11 @@ async function runAgent(
     join(deps.config.home, 'worktrees'),
   );
   await setTaskWorktree(deps.db, task.id, wt.path);
+  const outside = await watchOutsideWrites({
+    projectRoot: project.rootPath,
+    home: deps.config.home,
+    appliedSince: (since) => pathsAppliedSince(deps.db, project.id, since),
+  });
   const backend = backendOf(deps.backends, task.executionPath);
   const key = {
     chatId: task.chatId,
@@ -105,6 +111,10 @@ async function runAgent(
     turn.error = error;
   }
   turn.processLost = session ? session.processLost : isBoocoderError(turn.error, 'E_AGENT_FAILED');
+  // E_AGENT_WROTE_OUTSIDE_WORKTREE when the agent changed the project's checkout or boocoder's
+  // working directory meanwhile: a write past review would otherwise end `completed`, with nothing
+  // pending to tell it happened. It wins over the run's own error.
+  turn.error = outsideWriteError(await outside.changes()) ?? turn.error;
   try {
     await recordTurn(deps, task, ctx, { agent, project, wt, turn });
   } finally {
