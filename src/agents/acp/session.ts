@@ -29,8 +29,6 @@ import { startAcpSession } from './session-start.js';
 import { type AcpPromptOptions, type OpenAcpSessionOptions, resultOf } from './session-types.js';
 import { AcpTurnRecord } from './turn-record.js';
 
-export type { AcpPromptOptions, OpenAcpSessionOptions } from './session-types.js';
-
 const STDERR_TAIL_BYTES = 16 * 1024;
 /** After the connection drops, how long to wait for the exit status that explains it. */
 const EXIT_STATUS_WAIT_MS = 1000;
