@@ -74,7 +74,12 @@ export async function freePort(): Promise<number> {
 
 /** The environment a bench child starts from: PATH and HOME only, nothing else of ours leaks in. */
 export function baseEnv(): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir() };
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? tmpdir(),
+    // Claiming ahead and batched finishes (off by default) are what a queue of no-op jobs needs.
+    BOOCODER_CLAIM_AHEAD: '1',
+  };
 }
 
 /** Stops a child: SIGTERM, then SIGKILL if it has not exited after `graceMs`. */

@@ -11,8 +11,9 @@ import { markIdleAgentSessionEnded } from './db/agent-sessions.js';
 import type { Db } from './db/db.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
-import { Dispatcher, type TaskRunner } from './dispatcher/dispatcher.js';
+import { Dispatcher } from './dispatcher/dispatcher.js';
 import { createAgentTaskRunner } from './dispatcher/run-task.js';
+import type { TaskRunner } from './dispatcher/task-runner.js';
 import type { Logger } from './log.js';
 import type { Deps } from './services/deps.js';
 import { TaskEvents } from './services/task-events.js';
@@ -59,29 +60,29 @@ export async function startApp(o: AppOptions): Promise<App> {
       logger: o.logger.child({ part: 'opencode-serve' }),
     });
     const backends = createAgentBackends({ db, config: o.config, warmSessions, opencodeServer });
+    const runnerDeps = { db, config: o.config, logger: o.logger, backends };
+    const dispatcher = o.withDispatcher
+      ? new Dispatcher({
+          db,
+          logger: o.logger.child({ part: 'dispatcher' }),
+          runTask: o.runTask ?? createAgentTaskRunner(runnerDeps),
+          concurrency: o.config.concurrency,
+          pollMs: o.config.pollMs,
+          leaseMs: o.config.leaseMs,
+          shutdownGraceMs: o.config.shutdownGraceMs,
+          claimAhead: { enabled: o.config.claimAhead },
+        })
+      : undefined;
     const deps: Deps = {
-      db,
-      config: o.config,
-      logger: o.logger,
+      ...runnerDeps,
       events,
-      backends,
       warmSessions,
       opencodeServer,
+      ...(dispatcher ? { dispatcher } : {}),
     };
-    let dispatcher: Dispatcher | undefined;
     let cleanup: WorktreeCleanupSchedule | undefined;
-    if (o.withDispatcher) {
-      dispatcher = new Dispatcher({
-        db,
-        logger: o.logger.child({ part: 'dispatcher' }),
-        runTask: o.runTask ?? createAgentTaskRunner(deps),
-        concurrency: o.config.concurrency,
-        pollMs: o.config.pollMs,
-        leaseMs: o.config.leaseMs,
-        shutdownGraceMs: o.config.shutdownGraceMs,
-      });
+    if (dispatcher) {
       await dispatcher.start();
-      deps.dispatcher = dispatcher;
       // Only a process that runs tasks creates worktrees, so only it sweeps them (first pass now).
       cleanup = scheduleWorktreeCleanup({
         db,

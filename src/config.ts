@@ -23,12 +23,18 @@ export const agentSpecSchema = z.object({
 });
 export type AgentSpecInput = z.infer<typeof agentSpecSchema>;
 
+const OPENCODE_BACKENDS = ['acp', 'opencode_server', 'serve'] as const;
+
+function opencodeBackendOf(value: (typeof OPENCODE_BACKENDS)[number] | undefined): Config['opencodeBackend'] {
+  return value === 'serve' || value === 'opencode_server' ? 'opencode_server' : 'acp';
+}
+
 const fileSchema = z
   .object({
     agents: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/), agentSpecSchema).default({}),
     defaultAgent: z.string().max(64).optional(),
     permissions: z.enum(['auto', 'ask']).optional(),
-    opencodeBackend: z.enum(['acp', 'serve']).optional(),
+    opencodeBackend: z.enum(OPENCODE_BACKENDS).optional(),
   })
   .strict();
 
@@ -53,11 +59,12 @@ const envSchema = z.object({
   BOOCODER_MAX_QUEUED_PER_PROJECT: int(1, 1_000_000).default(1000),
   BOOCODER_DEFAULT_AGENT: z.string().max(64).optional(),
   BOOCODER_PERMISSIONS: z.enum(['auto', 'ask']).optional(),
-  BOOCODER_OPENCODE_BACKEND: z.enum(['acp', 'serve']).optional(),
+  BOOCODER_OPENCODE_BACKEND: z.enum(OPENCODE_BACKENDS).optional(),
   BOOCODER_AGENT_IDLE_MS: int(100, 86_400_000).default(600_000),
   BOOCODER_AGENT_FIRST_IDLE_MS: int(100, 86_400_000).default(60_000),
   BOOCODER_MAX_WARM_AGENTS: int(0, 1000).default(4),
   BOOCODER_MAX_WARM_AGENT_MEMORY_MB: int(0, 1_048_576).default(2048),
+  BOOCODER_CLAIM_AHEAD: z.enum(['0', '1']).default('0'),
   BOOCODER_WORKTREE_TTL_MS: int(60_000, 3_650 * 86_400_000).default(7 * 86_400_000),
 });
 
@@ -104,10 +111,16 @@ export interface Config {
    */
   permissions: 'auto' | 'ask';
   /**
-   * How opencode tasks run: `acp` (an `opencode acp` process per chat) or `serve` (one shared
-   * `opencode serve` for every worktree, execution path `native`).
+   * The execution path of opencode tasks that name none: `acp` (an `opencode acp` process per chat)
+   * or `opencode_server` (one shared `opencode serve` for every worktree). `serve` is read as
+   * `opencode_server`, its spelling before execution paths had one name.
    */
-  opencodeBackend: 'acp' | 'serve';
+  opencodeBackend: 'acp' | 'opencode_server';
+  /**
+   * Claiming ahead and batched finishes (src/dispatcher/claim-ahead.ts): only a queue of very short
+   * jobs gains from them, so they are off unless BOOCODER_CLAIM_AHEAD=1.
+   */
+  claimAhead: boolean;
   agents: Readonly<Record<string, AgentSpecInput>>;
   /** The environment agents and git are started from (a copy: nothing writes back). */
   childEnv: Readonly<Record<string, string>>;
@@ -179,7 +192,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxWarmAgents: e.BOOCODER_MAX_WARM_AGENTS,
     maxWarmAgentMemoryBytes: e.BOOCODER_MAX_WARM_AGENT_MEMORY_MB * 1024 * 1024,
     permissions: e.BOOCODER_PERMISSIONS ?? file.permissions ?? 'auto',
-    opencodeBackend: e.BOOCODER_OPENCODE_BACKEND ?? file.opencodeBackend ?? 'acp',
+    opencodeBackend: opencodeBackendOf(e.BOOCODER_OPENCODE_BACKEND ?? file.opencodeBackend),
+    claimAhead: e.BOOCODER_CLAIM_AHEAD === '1',
     agents: Object.freeze(file.agents),
     childEnv: Object.freeze(childEnv),
     ...overrides,

@@ -28,6 +28,8 @@ export const ERROR_CODES = [
   'E_AGENT_FAILED',
   'E_AGENT_TIMEOUT',
   'E_AGENT_WROTE_OUTSIDE_WORKTREE',
+  /** A task's lease expired (its dispatcher died or hung) on its last attempt: written by the lease sweep. */
+  'E_LEASE_EXPIRED',
   'E_CANCELLED',
   'E_GIT_FAILED',
   'E_WORKTREE_FAILED',

@@ -16,6 +16,7 @@
  * `id = ANY(ARRAY(...))`, not a join (which would hash a sequential scan of every task), and the
  * older-pending check keeps `OFFSET 0` (as an anti-join it would hash every pending task).
  */
+import { TASKS_DONE_CHANNEL } from './channels.js';
 import type { Queryable } from './db.js';
 import { type Task, toCamel } from './rows.js';
 import type { TaskOutcome } from './tasks.js';
@@ -29,8 +30,6 @@ export interface TaskFinish {
 export interface FinishAndClaim {
   /** Recorded first; the slots of those this owner still held are free for the claim. */
   finishes: readonly TaskFinish[];
-  /** NOTIFYed with each finished task's id (waiters for a task's end listen on it); needed with finishes. */
-  doneChannel?: string;
   /** False (shutdown) claims nothing, not even into the slots the finishes free. */
   claim: boolean;
   /** Free slots besides those the finishes free. */
@@ -131,7 +130,6 @@ export async function finishAndClaimTasks(
 ): Promise<ClaimedTasks> {
   const f = r.finishes;
   if (f.length === 0) return claimTasks(db, owner, leaseMs, r.claim ? r.freeSlots : 0);
-  if (!r.doneChannel) throw new Error('finishing tasks needs a channel to announce them on');
   const { rows } = await db.query(
     FINISH_AND_CLAIM,
     [
@@ -145,7 +143,7 @@ export async function finishAndClaimTasks(
       f.map((x) => x.outcome.costTokens),
       f.map((x) => x.outcome.errorCode),
       f.map((x) => x.outcome.lastError),
-      r.doneChannel,
+      TASKS_DONE_CHANNEL,
     ],
     { name: 'boocoder_finish_and_claim_tasks' },
   );

@@ -5,6 +5,14 @@
 import type { Queryable } from './db.js';
 import { type Task, toCamel } from './rows.js';
 
+/**
+ * tasks.execution_path, as its CHECK allows (sql/0007_execution_paths.sql): `acp` an ACP agent over
+ * stdio, `pty` a headless CLI run, `qwen` Qwen Code's headless run, `opencode_server` opencode's
+ * shared server, `native` boocoder's own agent.
+ */
+export const EXECUTION_PATHS = ['acp', 'pty', 'qwen', 'opencode_server', 'native'] as const;
+export type ExecutionPath = (typeof EXECUTION_PATHS)[number];
+
 export interface NewTaskRow {
   projectId: string;
   sessionId: string;
@@ -18,8 +26,8 @@ export interface NewTaskRow {
   featureValues?: Readonly<Record<string, string | boolean>> | null;
   parentTaskId: string | null;
   maxAttempts: number;
-  /** How the agent is driven: `acp` (default), `native` (the shared `opencode serve`) or `pty` (headless). */
-  executionPath?: 'acp' | 'native' | 'pty';
+  /** How the agent is driven; `acp` when omitted. */
+  executionPath?: ExecutionPath;
   /**
    * Insert the task already claimed by this dispatcher when a claim would give it to it now (see
    * INSERT_CLAIMED); otherwise, or when omitted, it is inserted pending.

@@ -8,7 +8,6 @@ import type { Task } from '../db/rows.js';
 import { type ClaimedTasks, finishAndClaimTasks, type TaskFinish } from '../db/task-claims.js';
 import type { TaskOutcome } from '../db/tasks.js';
 import type { Logger } from '../log.js';
-import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 
 /** What the batcher needs from its dispatcher. */
 export interface DispatcherSlots {
@@ -123,7 +122,6 @@ export class FinishAndClaimBatcher {
     try {
       result = await finishAndClaimTasks(this.d.db, this.d.owner, this.d.leaseMs, {
         finishes: s.finishes,
-        doneChannel: TASKS_DONE_CHANNEL,
         claim: s.claim,
         freeSlots: s.freeSlots,
       });

@@ -5,30 +5,41 @@
  */
 import { join } from 'node:path';
 import type { AgentTurnResult, BackendSession } from '../agents/agent-backend.js';
-import { backendOf } from '../agents/backends.js';
+import { type AgentBackends, backendOf } from '../agents/backends.js';
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
+import type { Config } from '../config.js';
 import { findAgentSession, markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessions.js';
+import type { Db } from '../db/db.js';
 import { deleteTaskChanges, insertChanges, pathsAppliedSince } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
 import { finishTask, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
+import { setWorktreeHead } from '../db/worktrees.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
-import type { Deps } from '../services/deps.js';
-import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
-import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
+import type { Logger } from '../log.js';
+import { type GateDeps, gateTaskRun } from '../permissions/gate.js';
+import type { PermissionPolicy } from '../permissions/policy.js';
 import { captureChanges } from '../worktrees/capture.js';
 import { outsideWriteError, watchOutsideWrites } from '../worktrees/outside-writes.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
-import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
 import { prepareSessionWorktree } from './session-worktree.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
+import type { StopReason, TaskRunContext, TaskRunner } from './task-runner.js';
 
-async function recordFailure(deps: Deps, task: Task, owner: string, err: unknown): Promise<void> {
+async function recordFailure(deps: RunnerDeps, task: Task, owner: string, err: unknown): Promise<void> {
   const outcome = outcomeOf(undefined, err, undefined);
-  await deps.db.transaction(async (tx) => {
-    if (await finishTask(tx, task.id, owner, outcome))
-      await tx.query('SELECT pg_notify($1, $2)', [TASKS_DONE_CHANNEL, task.id]);
-  });
+  await finishTask(deps.db, task.id, owner, outcome);
+}
+
+/**
+ * What the agent task runner needs of the process: a part of the services' Deps, declared here so
+ * the dispatcher imports nothing from the layer above it.
+ */
+export interface RunnerDeps extends GateDeps {
+  db: Db;
+  config: Config;
+  logger: Logger;
+  backends: AgentBackends;
 }
 
 /** How the task's turn went: its result or its error, and whether the agent's process was lost. */
@@ -39,7 +50,7 @@ interface FinishedTurn {
 }
 
 async function runAgent(
-  deps: Deps,
+  deps: RunnerDeps,
   task: Task,
   dispatcherCtx: TaskRunContext,
   permissions: PermissionPolicy,
@@ -57,7 +68,12 @@ async function runAgent(
   if (!project || !task.sessionId || !task.chatId) {
     throw new BoocoderError('E_NOT_FOUND', 'the task has no project, session or chat any more');
   }
-  const wt = await prepareSessionWorktree(deps, project, task.sessionId, join(deps.config.home, 'worktrees'));
+  const wt = await prepareSessionWorktree(
+    deps.db,
+    project,
+    task.sessionId,
+    join(deps.config.home, 'worktrees'),
+  );
   await setTaskWorktree(deps.db, task.id, wt.path);
   const outside = await watchOutsideWrites({
     projectRoot: project.rootPath,
@@ -87,7 +103,7 @@ async function runAgent(
       configHash,
       signal: ctx.signal,
       ...(gate.asker ? { asker: gate.asker } : {}),
-      onSpawn: agentProcessRecorder(deps, task.id, ctx.owner, logger),
+      onSpawn: agentProcessRecorder(deps.db, task.id, ctx.owner, logger),
       logger,
     });
     turn.run = await session.runTurn();
@@ -116,7 +132,7 @@ interface TurnRecord {
 }
 
 /** Captures what the agent changed and records the task's result, while the lease is still ours. */
-async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRecord): Promise<void> {
+async function recordTurn(deps: RunnerDeps, task: Task, ctx: TaskRunContext, r: TurnRecord): Promise<void> {
   const { agent, project, wt, turn } = r;
   const chatId = task.chatId as string;
   const { run, error: runError } = turn;
@@ -161,10 +177,7 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
         agent,
       })),
     );
-    await tx.query('UPDATE worktrees SET head_commit = $2, updated_at = clock_timestamp() WHERE id = $1', [
-      wt.id,
-      captured.commit,
-    ]);
+    await setWorktreeHead(tx, wt.id, captured.commit);
     if (!(await finishTask(tx, task.id, ctx.owner, outcome))) {
       throw new BoocoderError('E_INTERNAL', 'the task lease was lost before its result was recorded');
     }
@@ -175,7 +188,6 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
       outputTokens: run?.usage?.outputTokens ?? 0,
       cost: run?.usage?.cost ?? 0,
     });
-    await tx.query('SELECT pg_notify($1, $2)', [TASKS_DONE_CHANNEL, task.id]);
   });
 }
 
@@ -185,7 +197,7 @@ export interface AgentTaskRunnerOptions {
 }
 
 /** The production task runner: a real agent in the session's worktree. */
-export function createAgentTaskRunner(deps: Deps, options: AgentTaskRunnerOptions = {}): TaskRunner {
+export function createAgentTaskRunner(deps: RunnerDeps, options: AgentTaskRunnerOptions = {}): TaskRunner {
   const permissions = options.permissions ?? deps.config.permissions;
   return async (task, ctx) => {
     try {

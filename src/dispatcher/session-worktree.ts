@@ -1,8 +1,8 @@
 /** Gives a session its worktree (one per session, shared by all its agents) and a clean start for a run. */
 
+import type { Db } from '../db/db.js';
 import { lockProjectWorktrees, type Project } from '../db/projects.js';
 import { findActiveWorktree, insertWorktree, type WorktreeRow } from '../db/worktrees.js';
-import type { Deps } from '../services/deps.js';
 import { requireProjectFolder } from '../worktrees/repository.js';
 import { resetWorktree } from '../worktrees/reset.js';
 import { ensureSessionWorktree } from '../worktrees/worktrees.js';
@@ -20,7 +20,7 @@ export interface PreparedWorktree {
  * attempt's changes become pending changes.
  */
 export async function prepareSessionWorktree(
-  deps: Deps,
+  db: Db,
   project: Project,
   sessionId: string,
   worktreesRoot: string,
@@ -31,15 +31,15 @@ export async function prepareSessionWorktree(
   // On PGlite one process owns the database, and ensureSessionWorktree already queues in-process;
   // a PGlite transaction would also hold up every other query while git runs.
   const git =
-    deps.db.kind === 'pg'
-      ? await deps.db.transaction(async (tx) => {
+    db.kind === 'pg'
+      ? await db.transaction(async (tx) => {
           await lockProjectWorktrees(tx, project.id);
           return ensure();
         })
       : await ensure();
-  let row: WorktreeRow | null = await findActiveWorktree(deps.db, sessionId);
+  let row: WorktreeRow | null = await findActiveWorktree(db, sessionId);
   if (!row) {
-    row = await insertWorktree(deps.db, {
+    row = await insertWorktree(db, {
       sessionId,
       projectId: project.id,
       path: git.path,

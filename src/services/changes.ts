@@ -5,7 +5,7 @@ import * as changes from '../db/pending-changes.js';
 import { findProjectOfSession, lockProjectForWrite, type Project } from '../db/projects.js';
 import type { ChangeStatus, PendingChange } from '../db/rows.js';
 import { BoocoderError } from '../errors.js';
-import { applyFileChanges, revertFileChanges } from '../worktrees/apply.js';
+import { applyFileChanges, revertFileChanges } from '../worktrees/apply-batch.js';
 import type { Deps } from './deps.js';
 
 export const CHANGE_ACTIONS = ['apply', 'reject', 'revert'] as const;

@@ -4,8 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Queryable } from '../db/db.js';
 import { findProject, type Project, upsertProject } from '../db/projects.js';
 import { BoocoderError } from '../errors.js';
-import { requireProjectFolder } from '../worktrees/repository.js';
-import { resolveRepository } from '../worktrees/worktrees.js';
+import { requireProjectFolder, resolveRepository } from '../worktrees/repository.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -3,6 +3,7 @@ import { resolveLaunchSpec } from '../agents/launch-specs.js';
 import type { Queryable } from '../db/db.js';
 import { findChat, findSession, insertChat, insertSession } from '../db/projects.js';
 import type { Task, TaskState } from '../db/rows.js';
+import { insertTask } from '../db/task-inserts.js';
 import * as tasks from '../db/tasks.js';
 import { handOverInserted } from '../dispatcher/slot-reservation.js';
 import { BoocoderError } from '../errors.js';
@@ -11,7 +12,6 @@ import type { Deps } from './deps.js';
 import { chooseExecutionPath } from './execution-path.js';
 import { pathFromRoots, resolveProject } from './projects.js';
 
-export const TASKS_CANCEL_CHANNEL = 'tasks_cancel';
 export const FINAL_STATES: readonly TaskState[] = ['completed', 'failed', 'blocked', 'cancelled'];
 
 export interface NewTaskInput {
@@ -137,7 +137,7 @@ export async function queueTask(
       thinkingOptionId: input.thinking ?? null,
       featureValues: input.features ?? null,
     };
-    const task = await tasks.insertTask(tx, {
+    const task = await insertTask(tx, {
       projectId: project.id,
       ...ids,
       ...settings,
@@ -201,7 +201,5 @@ export async function cancelTask(deps: Deps, id: string): Promise<Task> {
       `task ${id} is already ${existing.state}; nothing to cancel`,
     );
   }
-  if (task.state === 'running' || task.state === 'blocked')
-    await deps.db.query('SELECT pg_notify($1, $2)', [TASKS_CANCEL_CHANNEL, id]);
   return task;
 }

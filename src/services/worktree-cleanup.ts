@@ -17,13 +17,12 @@ import {
   listExpiredWorktrees,
 } from '../db/worktrees.js';
 import type { Logger } from '../log.js';
-import { findWorktreeAdminDir } from '../worktrees/repository.js';
+import { findWorktreeAdminDir, resolveRepository } from '../worktrees/repository.js';
 import {
   exists,
   isWorktreeDirty,
   pruneWorktrees,
   removeSessionWorktree,
-  resolveRepository,
   sessionBranchName,
 } from '../worktrees/worktrees.js';
 

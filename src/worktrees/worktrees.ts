@@ -10,8 +10,6 @@ import { BoocoderError } from '../errors.js';
 import { hardenedOptions, type RunGitOptions, runGit } from './git.js';
 import { findWorktreeAdminDir, resolveRepository, worktreeGitOptions } from './repository.js';
 
-export { resolveRepository } from './repository.js';
-
 export const SESSION_BRANCH_PREFIX = 'boocoder/session-';
 /** Session ids become a folder name and a branch name: only this shape can do neither harm. */
 const SESSION_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;

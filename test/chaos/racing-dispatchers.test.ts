@@ -6,12 +6,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { TASKS_CANCEL_CHANNEL } from '../../src/db/channels.js';
 import type { Db } from '../../src/db/db.js';
 import { createPgDb } from '../../src/db/pg.js';
 import { upsertProject } from '../../src/db/projects.js';
 import { Dispatcher } from '../../src/dispatcher/dispatcher.js';
 import { silentLogger } from '../../src/log.js';
-import { TASKS_CANCEL_CHANNEL } from '../../src/services/tasks.js';
 import {
   killProcess,
   type RunningProcess,

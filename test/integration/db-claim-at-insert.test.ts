@@ -7,11 +7,13 @@
  */
 import pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { TASKS_NEW_CHANNEL } from '../../src/db/channels.js';
 import type { Db, Queryable } from '../../src/db/db.js';
 import { createPgDb } from '../../src/db/pg.js';
-import { insertTask, type TaskClaim } from '../../src/db/tasks.js';
-import { Dispatcher, TASKS_NEW_CHANNEL, type TaskRunner } from '../../src/dispatcher/dispatcher.js';
+import { insertTask, type TaskClaim } from '../../src/db/task-inserts.js';
+import { Dispatcher } from '../../src/dispatcher/dispatcher.js';
 import { handOverInserted, type SlotReservation } from '../../src/dispatcher/slot-reservation.js';
+import type { TaskRunner } from '../../src/dispatcher/task-runner.js';
 import { silentLogger } from '../../src/log.js';
 import { waitFor } from '../helpers/chaos-processes.js';
 import { CHAOS_CLAIMS_DDL, recordingRunner } from '../helpers/chaos-recording-runner.js';

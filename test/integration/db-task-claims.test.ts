@@ -6,12 +6,13 @@
  */
 import pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { TASKS_DONE_CHANNEL } from '../../src/db/channels.js';
 import type { Db } from '../../src/db/db.js';
 import { finishAndClaimTasks, type TaskFinish } from '../../src/db/task-claims.js';
 import type { TaskOutcome } from '../../src/db/tasks.js';
-import { Dispatcher, type TaskRunner } from '../../src/dispatcher/dispatcher.js';
+import { Dispatcher } from '../../src/dispatcher/dispatcher.js';
+import type { TaskRunner } from '../../src/dispatcher/task-runner.js';
 import { silentLogger } from '../../src/log.js';
-import { TASKS_DONE_CHANNEL } from '../../src/services/task-events.js';
 import { waitFor } from '../helpers/chaos-processes.js';
 import { insertSessionFor, queueAgentTask, readTask, type SessionIds } from '../helpers/chaos-tasks.js';
 import { describeEachDatabase } from '../helpers/databases.js';
@@ -47,7 +48,6 @@ describeEachDatabase('finish-and-claim statements', (ctx) => {
   const claim = (owner: string, freeSlots: number, finishes: TaskFinish[] = [], stopping = false) =>
     finishAndClaimTasks(ctx.db, owner, LEASE_MS, {
       finishes,
-      doneChannel: TASKS_DONE_CHANNEL,
       claim: !stopping,
       freeSlots,
     });
@@ -216,6 +216,8 @@ describeEachDatabase('a dispatcher finishing through ctx.finish', (ctx) => {
       pollMs: 500,
       leaseMs: LEASE_MS,
       shutdownGraceMs: 5_000,
+      // ctx.finish shares the claim statement only with claiming ahead on (off by default).
+      claimAhead: { enabled: true },
     });
     return dispatcher.start();
   }

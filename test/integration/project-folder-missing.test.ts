@@ -93,7 +93,7 @@ describeEachDatabase('a project whose folder is gone', (ctx) => {
       const project = await findProject(ctx.db, queued.project_id);
       if (!project) throw new Error('no project row');
       const start = prepareSessionWorktree(
-        boo.app.deps,
+        boo.app.deps.db,
         project,
         queued.session_id,
         join(boo.home, 'worktrees'),
