@@ -38,7 +38,13 @@ export interface AppOptions {
 export async function startApp(o: AppOptions): Promise<App> {
   const db =
     o.db ??
-    (await openDatabase({ databaseUrl: o.config.databaseUrl, home: o.config.home, logger: o.logger }));
+    (await openDatabase({
+      databaseUrl: o.config.databaseUrl,
+      home: o.config.home,
+      pgDir: o.config.pgDir,
+      pgUser: o.config.pgUser,
+      logger: o.logger,
+    }));
   try {
     await migrate(db, { logger: o.logger });
     const events = new TaskEvents();

@@ -36,6 +36,11 @@ const envSchema = z.object({
   BOOCODER_HOME: z.string().max(4096).optional(),
   BOOCODER_CONFIG: z.string().max(4096).optional(),
   DATABASE_URL: z.string().max(4096).optional(),
+  BOOCODER_PG_DIR: z.string().max(4096).optional(),
+  BOOCODER_PG_USER: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/)
+    .optional(),
   BOOCODER_HOST: z.string().max(255).default('127.0.0.1'),
   BOOCODER_PORT: int(0, 65535).default(7311),
   BOOCODER_TOKEN: z.string().min(16, 'BOOCODER_TOKEN must be at least 16 characters').max(512).optional(),
@@ -61,6 +66,10 @@ export interface Config {
   home: string;
   configFile: string;
   databaseUrl?: string;
+  /** The embedded PostgreSQL's folder; unset: `$BOOCODER_HOME/pg` (as root: /var/lib/boocoder/...). */
+  pgDir?: string;
+  /** The user the embedded PostgreSQL runs as when boocoder runs as root (postgres refuses root). */
+  pgUser: string;
   host: string;
   port: number;
   token?: string;
@@ -137,6 +146,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     home,
     configFile,
     databaseUrl: e.DATABASE_URL || undefined,
+    pgDir: e.BOOCODER_PG_DIR ? resolve(e.BOOCODER_PG_DIR) : undefined,
+    pgUser: e.BOOCODER_PG_USER ?? 'nobody',
     host: e.BOOCODER_HOST,
     port: e.BOOCODER_PORT,
     token: e.BOOCODER_TOKEN,

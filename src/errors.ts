@@ -36,6 +36,7 @@ export const ERROR_CODES = [
   'E_UNAUTHORIZED',
   'E_FORBIDDEN',
   'E_DAEMON_UNAVAILABLE',
+  'E_EMBEDDED_DATABASE',
   'E_INTERNAL',
 ] as const;
 
