@@ -1,13 +1,14 @@
 /**
  * Opens the database boocoder runs on: PostgreSQL when a URL is configured (several processes may
  * share it), else the embedded PostgreSQL boocoder runs itself (embedded-postgres.ts). PGlite
- * remains for in-memory test databases only (see docs/database.md).
+ * remains for in-memory test databases and to carry an old PGlite home over (docs/database.md).
  */
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { Db } from './db.js';
 import { startEmbeddedPostgres } from './embedded-postgres.js';
 import { createPgDb } from './pg.js';
+import { carryOverPgliteHome } from './pglite-carry-over.js';
 
 export interface OpenDatabaseOptions {
   databaseUrl?: string;
@@ -72,6 +73,12 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Db> {
     runAsUser: options.pgUser,
   });
   const db = await openPostgres(embedded.connectionString, logger, () => embedded.stop());
+  try {
+    await carryOverPgliteHome(options.home, db, logger);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
   logger.info('using the embedded PostgreSQL', { owner: embedded.owner });
   return db;
 }

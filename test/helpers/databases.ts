@@ -17,6 +17,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe } from 'vitest';
+import { DEFAULT_SCHEMA } from '../../src/db/adapter-common.js';
 import type { Db } from '../../src/db/db.js';
 import { defaultMigrationsDir, migrate } from '../../src/db/migrate.js';
 import { createPgDb } from '../../src/db/pg.js';
@@ -56,6 +57,8 @@ const TEMPLATE_LOCK_KEY = 7_311_000_002;
 function databaseUrl(name: string): string {
   const url = new URL(ADMIN_DATABASE_URL);
   url.pathname = `/${name}`;
+  // Raw pg clients in tests see boocoder's tables unqualified, as boocoder's own connections do.
+  url.searchParams.set('options', `-c search_path=${DEFAULT_SCHEMA}`);
   return url.toString();
 }
 
@@ -105,6 +108,7 @@ function templateName(): string {
   const dir = defaultMigrationsDir();
   for (const file of readdirSync(dir).sort()) hash.update(file).update(readFileSync(join(dir, file)));
   hash.update(readFileSync(new URL('../../src/db/migrate.ts', import.meta.url)));
+  hash.update(readFileSync(new URL('../../src/db/schema-move.ts', import.meta.url)));
   return `boocoder_tpl_${hash.digest('hex').slice(0, 16)}`;
 }
 
