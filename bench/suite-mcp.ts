@@ -168,9 +168,10 @@ export const mcpSuite: Suite = {
 
       const dbRead = await databaseReadAlone(bench.url, taskId, plan.blocks * plan.perBlock);
 
-      progress('mcp: stdio bridge to the PGlite daemon');
+      progress('mcp: stdio bridge to the embedded-PostgreSQL daemon');
       const bridge = await connectStdio(BOOCODER_BIN, ['stdio'], {
         BOOCODER_HOME: liteHome,
+        BOOCODER_PG_DIR: join(liteHome, 'pg'),
         BOOCODER_LOG_LEVEL: 'warning',
       });
       cleanups.push(() => stopDaemon(liteHome));
@@ -199,7 +200,7 @@ export const mcpSuite: Suite = {
         ...dbRead,
         ...rows(
           'mcp.stdio-bridge',
-          'MCP round trip, stdio bridge → PGlite daemon,',
+          'MCP round trip, stdio bridge → embedded-PostgreSQL daemon,',
           distribution(viaBridge.ours),
           distribution(viaBridge.peer),
         ),

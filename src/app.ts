@@ -14,6 +14,7 @@ import { Dispatcher, type TaskRunner } from './dispatcher/dispatcher.js';
 import { createAgentTaskRunner } from './dispatcher/run-task.js';
 import type { Logger } from './log.js';
 import type { Deps } from './services/deps.js';
+import { adoptLocalProjects } from './services/project-machine.js';
 import { TaskEvents } from './services/task-events.js';
 import { scheduleWorktreeCleanup, type WorktreeCleanupSchedule } from './services/worktree-cleanup.js';
 
@@ -43,10 +44,12 @@ export async function startApp(o: AppOptions): Promise<App> {
       home: o.config.home,
       pgDir: o.config.pgDir,
       pgUser: o.config.pgUser,
+      schema: o.config.dbSchema,
       logger: o.logger,
     }));
   try {
     await migrate(db, { logger: o.logger });
+    await adoptLocalProjects(db, o.config.machine, o.logger);
     const events = new TaskEvents();
     await events.start(db);
     // Agent processes kept between a chat's tasks; closed (process groups killed) in close().
@@ -72,6 +75,7 @@ export async function startApp(o: AppOptions): Promise<App> {
         pollMs: o.config.pollMs,
         leaseMs: o.config.leaseMs,
         shutdownGraceMs: o.config.shutdownGraceMs,
+        machineId: o.config.machine.id,
       });
       await dispatcher.start();
       deps.dispatcher = dispatcher;
@@ -81,6 +85,7 @@ export async function startApp(o: AppOptions): Promise<App> {
         logger: o.logger.child({ part: 'worktree-cleanup' }),
         worktreesRoot: join(o.config.home, 'worktrees'),
         ttlMs: o.config.worktreeTtlMs,
+        machineId: o.config.machine.id,
         intervalMs: WORKTREE_CLEANUP_INTERVAL_MS,
       });
     }

@@ -170,6 +170,7 @@ export async function runMigrate({ config, logger }: Ctx): Promise<void> {
     home: config.home,
     pgDir: config.pgDir,
     pgUser: config.pgUser,
+    schema: config.dbSchema,
     logger,
   });
   try {

@@ -8,6 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { BoocoderError } from './errors.js';
 import { LOG_LEVELS } from './log.js';
+import { type Machine, resolveMachine } from './machine-id.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -41,6 +42,14 @@ const envSchema = z.object({
     .string()
     .regex(/^[a-z_][a-z0-9_-]{0,31}$/)
     .optional(),
+  BOOCODER_MACHINE_ID: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,63}$/)
+    .optional(),
+  BOOCODER_DB_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and _')
+    .default('boocoder'),
   BOOCODER_HOST: z.string().max(255).default('127.0.0.1'),
   BOOCODER_PORT: int(0, 65535).default(7311),
   BOOCODER_TOKEN: z.string().min(16, 'BOOCODER_TOKEN must be at least 16 characters').max(512).optional(),
@@ -70,6 +79,10 @@ export interface Config {
   pgDir?: string;
   /** The user the embedded PostgreSQL runs as when boocoder runs as root (postgres refuses root). */
   pgUser: string;
+  /** The schema boocoder's tables live in (every connection's search_path). */
+  dbSchema: string;
+  /** This machine (machine-id.ts): a project is worked on only by servers on its machine. */
+  machine: Machine;
   host: string;
   port: number;
   token?: string;
@@ -148,6 +161,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     databaseUrl: e.DATABASE_URL || undefined,
     pgDir: e.BOOCODER_PG_DIR ? resolve(e.BOOCODER_PG_DIR) : undefined,
     pgUser: e.BOOCODER_PG_USER ?? 'nobody',
+    dbSchema: e.BOOCODER_DB_SCHEMA,
+    machine: resolveMachine(e.BOOCODER_MACHINE_ID, env.HOME ?? homedir()),
     host: e.BOOCODER_HOST,
     port: e.BOOCODER_PORT,
     token: e.BOOCODER_TOKEN,

@@ -18,6 +18,8 @@ export interface OpenDatabaseOptions {
   pgDir?: string;
   /** The user the embedded PostgreSQL runs as when boocoder is root (BOOCODER_PG_USER). */
   pgUser?: string;
+  /** The schema of boocoder's tables (BOOCODER_DB_SCHEMA; DEFAULT_SCHEMA unless given). */
+  schema?: string;
   /** Tests: an embedded database that lives in memory only (PGlite). */
   inMemory?: boolean;
 }
@@ -29,10 +31,11 @@ export function embeddedDataDir(home: string): string {
 
 async function openPostgres(
   connectionString: string,
+  schema: string | undefined,
   logger: Logger,
   onClose?: () => Promise<void>,
 ): Promise<Db> {
-  const db = createPgDb({ connectionString, logger });
+  const db = createPgDb({ connectionString, schema, logger });
   try {
     // Fail at start-up, with a clear message, rather than on the first request.
     await db.query('SELECT 1');
@@ -57,14 +60,14 @@ async function openPostgres(
 export async function openDatabase(options: OpenDatabaseOptions): Promise<Db> {
   const { databaseUrl, logger } = options;
   if (databaseUrl) {
-    const db = await openPostgres(databaseUrl, logger);
+    const db = await openPostgres(databaseUrl, options.schema, logger);
     logger.info('using PostgreSQL');
     return db;
   }
   if (options.inMemory) {
     // Imported only when used: PGlite's WebAssembly build costs tens of MB of memory.
     const { IN_MEMORY, openPgliteDb } = await import('./pglite.js');
-    return openPgliteDb({ dataDir: IN_MEMORY, logger });
+    return openPgliteDb({ dataDir: IN_MEMORY, logger, schema: options.schema });
   }
   const embedded = await startEmbeddedPostgres({
     home: options.home,
@@ -72,7 +75,7 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Db> {
     pgDir: options.pgDir,
     runAsUser: options.pgUser,
   });
-  const db = await openPostgres(embedded.connectionString, logger, () => embedded.stop());
+  const db = await openPostgres(embedded.connectionString, options.schema, logger, () => embedded.stop());
   try {
     await carryOverPgliteHome(options.home, db, logger);
   } catch (err) {

@@ -43,6 +43,7 @@ export async function prepareSessionWorktree(
       branch: git.branch,
       baseCommit: git.baseCommit,
       headCommit: git.headCommit,
+      machineId: deps.config.machine.id,
     });
   }
   const headCommit = row.headCommit ?? git.headCommit;

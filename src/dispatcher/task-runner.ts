@@ -40,6 +40,8 @@ export interface DispatcherOptions {
   leaseMs: number;
   shutdownGraceMs: number;
   owner?: string;
+  /** Claims only tasks of projects on this machine (project-machine.ts); unset: any task. */
+  machineId?: string;
   /** Claiming ahead (claim-ahead.ts); by default a held task waits at most 250 ms or a quarter lease. */
   claimAhead?: Partial<ClaimAheadOptions>;
 }
