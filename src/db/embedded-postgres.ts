@@ -66,6 +66,8 @@ export interface EmbeddedPostgresOptions {
   runAsUser?: string;
   /** Tests: another copy of the package's native/ folder. */
   nativeDir?: string;
+  /** The test suite's shared cluster serves many pools at once. */
+  maxConnections?: number;
 }
 
 export interface EmbeddedPostgres {
@@ -229,7 +231,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       '-c',
       'shared_buffers=16MB',
       '-c',
-      'max_connections=60',
+      `max_connections=${options.maxConnections ?? 60}`,
       '-c',
       'max_wal_senders=0',
       '-c',
