@@ -1,7 +1,7 @@
 /**
  * Opens the database boocoder runs on: PostgreSQL when a URL is configured (several processes may
  * share it), else the embedded PostgreSQL boocoder runs itself (embedded-postgres.ts). PGlite
- * remains for in-memory test databases and to carry an old PGlite home over (docs/database.md).
+ * remains only to carry an old PGlite home over (pglite-carry-over.ts, docs/database.md).
  */
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -20,8 +20,6 @@ export interface OpenDatabaseOptions {
   pgUser?: string;
   /** The schema of boocoder's tables (BOOCODER_DB_SCHEMA; DEFAULT_SCHEMA unless given). */
   schema?: string;
-  /** Tests: an embedded database that lives in memory only (PGlite). */
-  inMemory?: boolean;
 }
 
 /** Where boocoder versions before the embedded PostgreSQL kept their PGlite database. */
@@ -63,11 +61,6 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Db> {
     const db = await openPostgres(databaseUrl, options.schema, logger);
     logger.info('using PostgreSQL');
     return db;
-  }
-  if (options.inMemory) {
-    // Imported only when used: PGlite's WebAssembly build costs tens of MB of memory.
-    const { IN_MEMORY, openPgliteDb } = await import('./pglite.js');
-    return openPgliteDb({ dataDir: IN_MEMORY, logger, schema: options.schema });
   }
   const embedded = await startEmbeddedPostgres({
     home: options.home,
