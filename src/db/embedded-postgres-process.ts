@@ -7,7 +7,7 @@
  * refuses to run as root, and registers exit/SIGTERM hooks that stop postgres and exit the process,
  * which would cut boocoder's graceful shutdown (running agents finish, tasks are handed back) short.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import {
   chownSync,
   cpSync,
@@ -191,6 +191,16 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
+/** Whether pid is a live postgres process (by its command name where /proc tells it). */
+export function isPostmasterAlive(pid: number): boolean {
+  if (!isProcessAlive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+  } catch {
+    return !existsSync('/proc/self/comm');
+  }
+}
+
 /** A process identity that survives pid reuse: the pid plus its start time where /proc tells it. */
 export function processIdentity(pid: number): string {
   return `${pid}:${procStat(pid)?.[19] ?? ''}`;
@@ -199,6 +209,35 @@ export function processIdentity(pid: number): string {
 export function isIdentityAlive(identity: string): boolean {
   const pid = Number(identity.split(':')[0]);
   return Number.isInteger(pid) && pid > 0 && isProcessAlive(pid) && processIdentity(pid) === identity;
+}
+
+/** Runs a program (initdb) as runAs to its end; rejects with its output when it fails. */
+export function runToEnd(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  runAs: RunAs | undefined,
+): Promise<string> {
+  return new Promise((resolveRun, reject) => {
+    const child = spawn(cmd, args, {
+      env,
+      uid: runAs?.uid,
+      gid: runAs?.gid,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      output += d.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code === 0) resolveRun(output);
+      else reject(new Error(`${cmd} exited with ${code}: ${output.slice(-2000)}`));
+    });
+  });
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

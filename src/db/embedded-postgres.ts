@@ -29,7 +29,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -39,6 +39,7 @@ import {
   chownTree,
   createLibraryLinks,
   isIdentityAlive,
+  isPostmasterAlive,
   isProcessAlive,
   locateNativeDir,
   postgresEnv,
@@ -47,6 +48,7 @@ import {
   reachableByOthers,
   readPostmasterPid,
   resolveRunAs,
+  runToEnd,
   sleep,
   stopPostmaster,
 } from './embedded-postgres-process.js';
@@ -92,29 +94,6 @@ function readOrCreatePassword(home: string): string {
   return password;
 }
 
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv, runAs: RunAs | undefined): Promise<string> {
-  return new Promise((resolveRun, reject) => {
-    const child = spawn(cmd, args, {
-      env,
-      uid: runAs?.uid,
-      gid: runAs?.gid,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code === 0) resolveRun(output);
-      else reject(new Error(`${cmd} exited with ${code}: ${output.slice(-2000)}`));
-    });
-  });
-}
-
 /** initdb into data.init, renamed to data only when complete: a crash half-way leaves no half a cluster. */
 async function initCluster(
   binDir: string,
@@ -129,7 +108,7 @@ async function initCluster(
   writeFileSync(pwfile, password, { mode: 0o600 });
   chownPath(pwfile, runAs);
   try {
-    await run(
+    await runToEnd(
       join(binDir, 'initdb'),
       [
         '-D',
@@ -175,6 +154,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const runAs = resolveRunAs(options.runAsUser ?? 'nobody');
   const pgDir = resolve(options.pgDir ?? defaultPgDir(home, runAs));
   mkdirSync(home, { recursive: true, mode: 0o700 });
+  // The folders above pgDir only need to let runAs through (a recursive 0700 would lock it out).
+  mkdirSync(dirname(pgDir), { recursive: true, mode: 0o755 });
   mkdirSync(pgDir, { recursive: true, mode: 0o700 });
   chownPath(pgDir, runAs);
   if (runAs && !reachableByOthers(pgDir)) {
@@ -193,8 +174,14 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const env = postgresEnv(linkDir);
   const ownerFile = join(home, 'pg-owner');
 
-  const running = readPostmasterPid(dataDir);
-  if (running !== undefined && isProcessAlive(running) && (await answers(connectionString))) {
+  let running = readPostmasterPid(dataDir);
+  if (running !== undefined && !isPostmasterAlive(running)) {
+    // Left by a postmaster that is gone (a reboot, a crash): its pid may now be another process's,
+    // which postgres would take for a live postmaster and refuse to start.
+    rmSync(join(dataDir, 'postmaster.pid'), { force: true });
+    running = undefined;
+  }
+  if (running !== undefined && (await answers(connectionString))) {
     const ownerAlive = existsSync(ownerFile) && isIdentityAlive(readFileSync(ownerFile, 'utf8').trim());
     if (ownerAlive) {
       logger.info('joining the embedded PostgreSQL another boocoder process runs');

@@ -9,6 +9,7 @@ import {
   realpathSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +88,8 @@ describe('embedded PostgreSQL', () => {
     const first = await start();
     await ask(first.connectionString, 'CREATE TABLE kept (x INT); INSERT INTO kept VALUES (7)');
     await first.stop();
+    // As after a reboot: the dead postmaster's pid file names a pid that is now another process.
+    writeFileSync(join(pgDir, 'data', 'postmaster.pid'), `${process.pid}\n${join(pgDir, 'data')}\n`);
     const again = await start();
     const guest = await start();
     expect([again.owner, guest.owner]).toEqual([true, false]);
