@@ -5,6 +5,7 @@ import type { Queryable } from '../db/db.js';
 import { findProject, findProjectByRoot, type Project, upsertProject } from '../db/projects.js';
 import { BoocoderError } from '../errors.js';
 import type { Machine } from '../machine-id.js';
+import { requireProjectFolder } from '../worktrees/repository.js';
 import { resolveRepository } from '../worktrees/worktrees.js';
 import { projectOnOtherMachine } from './project-machine.js';
 
@@ -37,6 +38,11 @@ export async function resolveProject(db: Queryable, project: string, machine: Ma
     const found = await findProject(db, project);
     if (!found)
       throw new BoocoderError('E_PROJECT_NOT_FOUND', `no project has id ${project}; pass a repository path`);
+    // Another machine's project: its folder is there, not here (the same path here is another
+    // folder, not to be looked at); its own machine's dispatcher runs the task.
+    if (found.machineId !== null && found.machineId !== machine.id) return found;
+    // Queued anyway, the task would fail in the dispatcher a moment later: refuse it now.
+    await requireProjectFolder(found.rootPath, 'no task was queued');
     return found;
   }
   if (!isAbsolute(project)) {
