@@ -8,6 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { BoocoderError } from './errors.js';
 import { LOG_LEVELS } from './log.js';
+import { type Machine, resolveMachine } from './machine-id.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -42,6 +43,19 @@ const envSchema = z.object({
   BOOCODER_HOME: z.string().max(4096).optional(),
   BOOCODER_CONFIG: z.string().max(4096).optional(),
   DATABASE_URL: z.string().max(4096).optional(),
+  BOOCODER_PG_DIR: z.string().max(4096).optional(),
+  BOOCODER_PG_USER: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/)
+    .optional(),
+  BOOCODER_MACHINE_ID: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,63}$/)
+    .optional(),
+  BOOCODER_DB_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and _')
+    .default('boocoder'),
   BOOCODER_HOST: z.string().max(255).default('127.0.0.1'),
   BOOCODER_PORT: int(0, 65535).default(7311),
   BOOCODER_TOKEN: z.string().min(16, 'BOOCODER_TOKEN must be at least 16 characters').max(512).optional(),
@@ -72,6 +86,14 @@ export interface Config {
   home: string;
   configFile: string;
   databaseUrl?: string;
+  /** The embedded PostgreSQL's folder; unset: `$BOOCODER_HOME/pg` (as root: /var/lib/boocoder/...). */
+  pgDir?: string;
+  /** The user the embedded PostgreSQL runs as when boocoder runs as root (postgres refuses root). */
+  pgUser: string;
+  /** The schema boocoder's tables live in (every connection's search_path). */
+  dbSchema: string;
+  /** This machine (machine-id.ts): a project is worked on only by servers on its machine. */
+  machine: Machine;
   host: string;
   port: number;
   token?: string;
@@ -168,6 +190,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     home,
     configFile,
     databaseUrl: e.DATABASE_URL || undefined,
+    pgDir: e.BOOCODER_PG_DIR ? resolve(e.BOOCODER_PG_DIR) : undefined,
+    pgUser: e.BOOCODER_PG_USER ?? 'nobody',
+    dbSchema: e.BOOCODER_DB_SCHEMA,
+    machine: resolveMachine(e.BOOCODER_MACHINE_ID, env.HOME ?? homedir()),
     host: e.BOOCODER_HOST,
     port: e.BOOCODER_PORT,
     token: e.BOOCODER_TOKEN,

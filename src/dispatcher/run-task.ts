@@ -73,6 +73,7 @@ async function runAgent(
     project,
     task.sessionId,
     join(deps.config.home, 'worktrees'),
+    deps.config.machine.id,
   );
   await setTaskWorktree(deps.db, task.id, wt.path);
   const outside = await watchOutsideWrites({

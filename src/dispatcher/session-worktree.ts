@@ -24,6 +24,8 @@ export async function prepareSessionWorktree(
   project: Project,
   sessionId: string,
   worktreesRoot: string,
+  /** The machine the worktree lives on (project-machine.ts). */
+  machineId: string,
 ): Promise<PreparedWorktree> {
   // A task queued before the folder went (or by session id) fails with a code saying so, not E_INTERNAL.
   await requireProjectFolder(project.rootPath, 'the task could not start');
@@ -46,6 +48,7 @@ export async function prepareSessionWorktree(
       branch: git.branch,
       baseCommit: git.baseCommit,
       headCommit: git.headCommit,
+      machineId,
     });
   }
   const headCommit = row.headCommit ?? git.headCommit;
