@@ -25,6 +25,8 @@ export interface HeadlessTurnInput {
   previous: AgentSession | null;
   configHash: string;
   permissions: PermissionPolicy;
+  /** the worktree's port block (worktree-setup.ts) */
+  portEnv: Readonly<Record<string, string>>;
 }
 
 export interface HeadlessTurnResult {
@@ -81,7 +83,10 @@ export async function runHeadlessTurn(
     };
   }
   const logger = deps.logger.child({ taskId: i.task.id, agent: i.spec.name });
-  const env = buildAgentEnv({ spec: i.spec, home: deps.config.home, childEnv: deps.config.childEnv });
+  const env = {
+    ...buildAgentEnv({ spec: i.spec, home: deps.config.home, childEnv: deps.config.childEnv }),
+    ...i.portEnv,
+  };
   const turn = (resumeSessionId: string | undefined) =>
     runHeadlessTask({
       spec: i.spec,

@@ -3,7 +3,6 @@
  * what it changed into pending changes, and the task's final state — all recorded only while this
  * dispatcher still holds the task's lease.
  */
-import { join } from 'node:path';
 import {
   type AcpRunResult,
   cancelledBeforeSession,
@@ -11,7 +10,6 @@ import {
   type RunAcpTaskOptions,
   runAcpTask,
 } from '../agents/acp-driver.js';
-import { buildAgentEnv } from '../agents/agent-env.js';
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
 import {
   continuableSessionId,
@@ -22,22 +20,30 @@ import {
 import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
-import { finishTask, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
+import { recordTaskCheck } from '../db/task-checks.js';
+import { finishTask, releaseTask, renewLeases } from '../db/tasks.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
 import { agentSessionBackend } from '../services/execution-path.js';
 import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
+import type { ProjectSettings } from '../services/project-settings.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
+import { runContenderCheck } from './arena-check.js';
 import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
 import { runHeadlessTurn } from './headless-turn.js';
 import { runOpencodeServeTurn } from './opencode-serve-turn.js';
-import { prepareSessionWorktree } from './session-worktree.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
+import { type PreparedTaskWorktree, prepareTaskWorktree } from './worktree-setup.js';
 
-async function recordFailure(deps: Deps, task: Task, owner: string, err: unknown): Promise<void> {
-  const outcome = outcomeOf(undefined, err, undefined);
+async function recordFailure(deps: Deps, task: Task, ctx: TaskRunContext, err: unknown): Promise<void> {
+  const stop = ctx.signal.reason as StopReason | undefined;
+  // Stopped while preparing (setup command): shutdown gives the task back, a cancel cancels it.
+  if (stop === 'lease-lost') return;
+  if (stop === 'shutdown') return void (await releaseTask(deps.db, task.id, ctx.owner));
+  const owner = ctx.owner;
+  const outcome = outcomeOf(undefined, err, stop === 'cancel' ? stop : undefined);
   await deps.db.transaction(async (tx) => {
     if (await finishTask(tx, task.id, owner, outcome))
       await tx.query('SELECT pg_notify($1, $2)', [TASKS_DONE_CHANNEL, task.id]);
@@ -124,8 +130,13 @@ async function runAgent(
   if (!project || !task.sessionId || !task.chatId) {
     throw new BoocoderError('E_NOT_FOUND', 'the task has no project, session or chat any more');
   }
-  const wt = await prepareSessionWorktree(deps, project, task.sessionId, join(deps.config.home, 'worktrees'));
-  await setTaskWorktree(deps.db, task.id, wt.path);
+  const { wt, env, portEnv, settings } = await prepareTaskWorktree(deps, {
+    task,
+    project,
+    spec,
+    signal: ctx.signal,
+  });
+  const prepared = { agent, project, wt, env, settings };
   const native = task.executionPath === 'native';
   const key = {
     chatId: task.chatId,
@@ -145,8 +156,9 @@ async function runAgent(
       previous,
       configHash,
       permissions,
+      portEnv,
     });
-    return recordTurn(deps, task, ctx, { agent, project, wt, turn: { ...run, release: nothingToRelease } });
+    return recordTurn(deps, task, ctx, { ...prepared, turn: { ...run, release: nothingToRelease } });
   }
 
   const turn = native
@@ -173,7 +185,7 @@ async function runAgent(
         features: task.featureValues ?? undefined,
         // When no live process holds it any more (a restart, an idle close): ACP session/load.
         resumeSessionId: continuableSessionId(previous, 'acp_warm', configHash),
-        env: buildAgentEnv({ spec, home: deps.config.home, childEnv: deps.config.childEnv }),
+        env,
         signal: ctx.signal,
         timeoutMs: deps.config.taskTimeoutMs,
         ...(gate.asker ? { onPermissionRequest: gate.asker } : {}),
@@ -181,7 +193,7 @@ async function runAgent(
         onSpawn: agentProcessRecorder(deps, task.id, ctx.owner, deps.logger),
       });
   try {
-    await recordTurn(deps, task, ctx, { agent, project, wt, turn });
+    await recordTurn(deps, task, ctx, { ...prepared, turn });
   } finally {
     await turn.release();
   }
@@ -190,7 +202,10 @@ async function runAgent(
 interface TurnRecord {
   agent: string;
   project: NonNullable<Awaited<ReturnType<typeof findProject>>>;
-  wt: Awaited<ReturnType<typeof prepareSessionWorktree>>;
+  wt: PreparedTaskWorktree['wt'];
+  /** the agent's environment: an arena contender's check runs with it */
+  env: Readonly<Record<string, string>>;
+  settings: ProjectSettings;
   turn: AgentTurn;
 }
 
@@ -228,6 +243,16 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
   });
   const outcome = outcomeOf(run, runError, stop);
   const crashed = turn.processLost;
+  const check =
+    task.arenaId && outcome.state === 'completed'
+      ? await runContenderCheck({
+          taskId: task.id,
+          cwd: wt.path,
+          settings: r.settings,
+          env: r.env,
+          signal: ctx.signal,
+        })
+      : undefined;
   await deps.db.transaction(async (tx) => {
     await deleteTaskChanges(tx, task.id);
     await insertChanges(
@@ -244,6 +269,7 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
       wt.id,
       captured.commit,
     ]);
+    if (check) await recordTaskCheck(tx, check);
     if (!(await finishTask(tx, task.id, ctx.owner, outcome))) {
       throw new BoocoderError('E_INTERNAL', 'the task lease was lost before its result was recorded');
     }
@@ -271,7 +297,7 @@ export function createAgentTaskRunner(deps: Deps, options: AgentTaskRunnerOption
       await runAgent(deps, task, ctx, permissions);
     } catch (err) {
       deps.logger.warn('task failed', { taskId: task.id, err });
-      await recordFailure(deps, task, ctx.owner, err);
+      await recordFailure(deps, task, ctx, err);
     }
   };
 }

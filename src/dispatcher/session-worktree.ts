@@ -23,8 +23,16 @@ export async function prepareSessionWorktree(
   project: Project,
   sessionId: string,
   worktreesRoot: string,
+  /** Where a new worktree starts (an arena's pinned commit); default: the repository's HEAD. */
+  startCommit?: string,
 ): Promise<PreparedWorktree> {
-  const ensure = () => ensureSessionWorktree({ repoPath: project.rootPath, worktreesRoot, sessionId });
+  const ensure = () =>
+    ensureSessionWorktree({
+      repoPath: project.rootPath,
+      worktreesRoot,
+      sessionId,
+      ...(startCommit ? { startCommit } : {}),
+    });
   // On PGlite one process owns the database, and ensureSessionWorktree already queues in-process;
   // a PGlite transaction would also hold up every other query while git runs.
   const git =
