@@ -49,10 +49,14 @@ export async function markWorktreeReady(db: Queryable, worktreeId: string): Prom
   await db.query('UPDATE worktrees SET ready_at = clock_timestamp() WHERE id = $1', [worktreeId]);
 }
 
-export async function isWorktreeReady(db: Queryable, worktreeId: string): Promise<boolean> {
-  const { rows } = await db.query<{ ready: boolean }>(
-    'SELECT ready_at IS NOT NULL AS ready FROM worktrees WHERE id = $1',
+/** The worktree's port block (null before its first run) and whether it is ready: one read per run. */
+export async function worktreeReadiness(
+  db: Queryable,
+  worktreeId: string,
+): Promise<{ portBase: number | null; ready: boolean }> {
+  const { rows } = await db.query<{ port_base: number | null; ready: boolean }>(
+    'SELECT port_base, ready_at IS NOT NULL AS ready FROM worktrees WHERE id = $1',
     [worktreeId],
   );
-  return rows[0]?.ready === true;
+  return { portBase: rows[0]?.port_base ?? null, ready: rows[0]?.ready === true };
 }

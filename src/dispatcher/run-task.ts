@@ -26,7 +26,7 @@ import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
 import { agentSessionBackend } from '../services/execution-path.js';
 import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
-import type { ProjectSettings } from '../services/project-settings.js';
+import { resolveProjectSettings } from '../services/project-settings.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
@@ -130,13 +130,8 @@ async function runAgent(
   if (!project || !task.sessionId || !task.chatId) {
     throw new BoocoderError('E_NOT_FOUND', 'the task has no project, session or chat any more');
   }
-  const { wt, env, portEnv, settings } = await prepareTaskWorktree(deps, {
-    task,
-    project,
-    spec,
-    signal: ctx.signal,
-  });
-  const prepared = { agent, project, wt, env, settings };
+  const { wt, env, portEnv } = await prepareTaskWorktree(deps, { task, project, spec, signal: ctx.signal });
+  const prepared = { agent, project, wt, env };
   const native = task.executionPath === 'native';
   const key = {
     chatId: task.chatId,
@@ -205,7 +200,6 @@ interface TurnRecord {
   wt: PreparedTaskWorktree['wt'];
   /** the agent's environment: an arena contender's check runs with it */
   env: Readonly<Record<string, string>>;
-  settings: ProjectSettings;
   turn: AgentTurn;
 }
 
@@ -248,7 +242,7 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
       ? await runContenderCheck({
           taskId: task.id,
           cwd: wt.path,
-          settings: r.settings,
+          settings: await resolveProjectSettings(deps.config, project.rootPath),
           env: r.env,
           signal: ctx.signal,
         })

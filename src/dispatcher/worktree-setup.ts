@@ -13,17 +13,13 @@ import type { Task } from '../db/rows.js';
 import { setTaskWorktree } from '../db/tasks.js';
 import {
   assignWorktreePorts,
-  isWorktreeReady,
   markWorktreeReady,
   PORT_BLOCK_SIZE,
+  worktreeReadiness,
 } from '../db/worktree-ports.js';
 import { BoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
-import {
-  type ProjectSettings,
-  resolveProjectSettings,
-  untrustedCommandError,
-} from '../services/project-settings.js';
+import { resolveProjectSettings, untrustedCommandError } from '../services/project-settings.js';
 import { resetWorktree } from '../worktrees/reset.js';
 import { copyIncludedFiles } from '../worktrees/worktree-files.js';
 import { runProjectCommand } from './project-command.js';
@@ -50,15 +46,12 @@ export interface ReadyWorktreeInput {
   signal: AbortSignal;
 }
 
-export interface ReadyWorktree {
-  portEnv: Record<string, string>;
-  settings: ProjectSettings;
-}
-
-export async function makeWorktreeReady(deps: Deps, i: ReadyWorktreeInput): Promise<ReadyWorktree> {
-  const portEnv = worktreePortEnv(await assignWorktreePorts(deps.db, i.wt.id));
+/** Prepares the worktree unless it is ready; returns its port environment. */
+export async function makeWorktreeReady(deps: Deps, i: ReadyWorktreeInput): Promise<Record<string, string>> {
+  const known = await worktreeReadiness(deps.db, i.wt.id);
+  const portEnv = worktreePortEnv(known.portBase ?? (await assignWorktreePorts(deps.db, i.wt.id)));
+  if (known.ready) return portEnv;
   const settings = await resolveProjectSettings(deps.config, i.rootPath);
-  if (await isWorktreeReady(deps.db, i.wt.id)) return { portEnv, settings };
   const setup = settings.setup;
   // Refused before anything is copied or run: an untrusted repository command fails the task.
   if (setup && !setup.trusted) throw untrustedCommandError(i.rootPath, 'setup');
@@ -85,7 +78,7 @@ export async function makeWorktreeReady(deps: Deps, i: ReadyWorktreeInput): Prom
     await resetWorktree({ repoPath: i.rootPath, worktreePath: i.wt.path, commit: i.wt.headCommit });
   }
   await markWorktreeReady(deps.db, i.wt.id);
-  return { portEnv, settings };
+  return portEnv;
 }
 
 export interface PreparedTaskWorktree {
@@ -93,7 +86,6 @@ export interface PreparedTaskWorktree {
   /** the agent's environment with the worktree's ports */
   env: Record<string, string>;
   portEnv: Record<string, string>;
-  settings: ProjectSettings;
 }
 
 /** The task's session worktree, at its recorded head, ready for the agent (see the module comment). */
@@ -108,6 +100,11 @@ export async function prepareTaskWorktree(
   const wt = await prepareSessionWorktree(deps, project, task.sessionId as string, root, startCommit);
   await setTaskWorktree(deps.db, task.id, wt.path);
   const agentEnv = buildAgentEnv({ spec: i.spec, home: deps.config.home, childEnv: deps.config.childEnv });
-  const ready = await makeWorktreeReady(deps, { rootPath: project.rootPath, wt, agentEnv, signal: i.signal });
-  return { wt, env: { ...agentEnv, ...ready.portEnv }, portEnv: ready.portEnv, settings: ready.settings };
+  const portEnv = await makeWorktreeReady(deps, {
+    rootPath: project.rootPath,
+    wt,
+    agentEnv,
+    signal: i.signal,
+  });
+  return { wt, env: { ...agentEnv, ...portEnv }, portEnv };
 }
