@@ -3,19 +3,31 @@
  * runs in its worktree (after the capture, so nothing the check writes becomes a change) and its
  * result is recorded with the task's, for get_arena's ranking.
  */
+import type { Config } from '../config.js';
 import type { NewTaskCheck } from '../db/task-checks.js';
-import type { ProjectSettings } from '../services/project-settings.js';
+import { isBoocoderError } from '../errors.js';
+import { type ProjectSettings, resolveProjectSettings } from '../services/project-settings.js';
 import { REPO_SETTINGS_FILE } from '../services/trust.js';
 import { runProjectCommand } from './project-command.js';
 
 export async function runContenderCheck(i: {
   taskId: string;
+  config: Config;
+  rootPath: string;
   cwd: string;
-  settings: ProjectSettings;
   env: Readonly<Record<string, string>>;
   signal: AbortSignal;
 }): Promise<NewTaskCheck | undefined> {
-  const check = i.settings.check;
+  let settings: ProjectSettings;
+  try {
+    // Read when the check runs: a .boocoder.json changed since the arena began is judged anew.
+    settings = await resolveProjectSettings(i.config, i.rootPath);
+  } catch (err) {
+    // The contender's work is recorded whatever happens to its check.
+    const why = isBoocoderError(err) ? err.message : 'the project settings could not be read';
+    return { taskId: i.taskId, outcome: 'error', exitCode: null, durationMs: 0, outputTail: why };
+  }
+  const check = settings.check;
   if (!check) return undefined;
   if (!check.trusted) {
     // Recorded, not run: the ranking shows the contender as unchecked and says why.
@@ -31,7 +43,7 @@ export async function runContenderCheck(i: {
     command: check.command,
     cwd: i.cwd,
     env: i.env,
-    timeoutMs: i.settings.checkTimeoutMs,
+    timeoutMs: settings.checkTimeoutMs,
     signal: i.signal,
   });
   return { taskId: i.taskId, ...r };

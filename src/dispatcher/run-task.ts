@@ -26,7 +26,6 @@ import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
 import { agentSessionBackend } from '../services/execution-path.js';
 import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
-import { resolveProjectSettings } from '../services/project-settings.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
@@ -242,7 +241,8 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
       ? await runContenderCheck({
           taskId: task.id,
           cwd: wt.path,
-          settings: await resolveProjectSettings(deps.config, project.rootPath),
+          config: deps.config,
+          rootPath: project.rootPath,
           env: r.env,
           signal: ctx.signal,
         })

@@ -45,10 +45,15 @@ describeEachDatabase('arenas', (ctx) => {
   let client: Client;
   let repos: TempRepos;
   let repo: string;
+  let untrusted: string;
 
   beforeAll(async () => {
     repos = tempRepos();
     repo = await repos.repo({ 'README.md': '# demo\n' });
+    untrusted = await repos.repo({
+      '.gitignore': 'check-ran\n',
+      '.boocoder.json': JSON.stringify({ check: 'echo ran > check-ran' }),
+    });
     const spec = acpTestAgentSpec();
     const agent = (answer: string) => ({ command: spec.command, args: spec.args, env: { ANSWER: answer } });
     const configFile = join(await repos.dir(), 'config.json');
@@ -174,5 +179,23 @@ describeEachDatabase('arenas', (ctx) => {
       [2, 0],
     ]);
     expect(listed.arenas.at(-1)?.arena_id).toBe(created.arena_id);
+  });
+
+  it("records a repository's untrusted check as untrusted, without running it", async () => {
+    const created = await callOk<{ arena_id: string }>(client, 'new_arena', {
+      project: untrusted,
+      input: 'write x.txt 1',
+      contenders: [{ agent: 'good' }, { agent: 'good' }],
+    });
+    let arena = await callOk<ArenaOut>(client, 'get_arena', { arena_id: created.arena_id, wait_s: 50 });
+    while (arena.state === 'running')
+      arena = await callOk<ArenaOut>(client, 'get_arena', { arena_id: created.arena_id, wait_s: 50 });
+    for (const c of arena.contenders) {
+      expect(c).toMatchObject({ state: 'completed', files_changed: 1 });
+      expect(c.check).toMatchObject({ outcome: 'untrusted', exit_code: null });
+      expect(c.check?.output_tail).toContain('boocoder trust');
+      const task = await callOk<{ worktree_path: string }>(client, 'get_task', { task_id: c.task_id });
+      await expect(stat(join(task.worktree_path, 'check-ran'))).rejects.toThrow(/ENOENT/);
+    }
   });
 });
