@@ -48,6 +48,7 @@ export async function runServe({ config, logger }: Ctx): Promise<void> {
     allowedOrigins: config.allowedOrigins,
     maxSessions: config.maxHttpSessions,
     sessionIdleMs: config.httpSessionIdleMs,
+    unusedSessionIdleMs: config.httpUnusedSessionIdleMs,
     logger: logger.child({ part: 'http' }),
     createMcpServer: () => createServer(app.deps),
   }).catch(async (err: unknown) => {

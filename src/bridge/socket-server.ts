@@ -14,7 +14,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../http/http-server.js';
 import type { Logger } from '../log.js';
-import { isProcessAlive } from './start-lock.js';
+import { isProcessAlive } from '../process-liveness.js';
 
 /** sun_path holds 108 bytes on Linux and 104 on macOS; a longer home falls back to HTTP. */
 const MAX_SOCKET_PATH_BYTES = 100;

@@ -3,20 +3,10 @@
  * what it changed into pending changes, and the task's final state — all recorded only while this
  * dispatcher still holds the task's lease.
  */
-import {
-  type AcpRunResult,
-  cancelledBeforeSession,
-  openGatedAcpSession,
-  type RunAcpTaskOptions,
-  runAcpTask,
-} from '../agents/acp-driver.js';
+import type { AgentTurnResult, BackendSession } from '../agents/agent-backend.js';
+import { backendOf } from '../agents/backends.js';
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
-import {
-  continuableSessionId,
-  findAgentSession,
-  markAgentSessionActive,
-  recordAgentSessionRun,
-} from '../db/agent-sessions.js';
+import { findAgentSession, markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessions.js';
 import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
@@ -24,15 +14,12 @@ import { recordTaskCheck } from '../db/task-checks.js';
 import { finishTask, releaseTask, renewLeases } from '../db/tasks.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
-import { agentSessionBackend } from '../services/execution-path.js';
 import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
 import { runContenderCheck } from './arena-check.js';
 import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
-import { runHeadlessTurn } from './headless-turn.js';
-import { runOpencodeServeTurn } from './opencode-serve-turn.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
 import { type PreparedTaskWorktree, prepareTaskWorktree } from './worktree-setup.js';
 
@@ -49,65 +36,11 @@ async function recordFailure(deps: Deps, task: Task, ctx: TaskRunContext, err: u
   });
 }
 
-interface AgentTurn {
-  run?: AcpRunResult;
+/** How the task's turn went: its result or its error, and whether the agent's process was lost. */
+interface FinishedTurn {
+  run?: AgentTurnResult;
   error?: unknown;
-  /** The agent process died (or was killed) during the task. */
   processLost: boolean;
-  /**
-   * Hands the warm session back to the pool. Called only once the task's result is recorded: an
-   * idle timer started earlier could mark the session closed before the result marks it idle.
-   */
-  release: () => Promise<void>;
-}
-
-const nothingToRelease = async (): Promise<void> => {};
-
-/**
- * Runs the task's prompt on the chat's warm session for the agent when there is one with the same
- * config (recording its pid again for this task), else on a new one that is kept warm afterwards.
- */
-async function runAgentTurn(
-  deps: Deps,
-  chatId: string,
-  agent: string,
-  configHash: string,
-  o: RunAcpTaskOptions,
-): Promise<AgentTurn> {
-  const pool = deps.warmSessions;
-  if (!pool) {
-    try {
-      return { run: await runAcpTask(o), processLost: false, release: nothingToRelease };
-    } catch (error) {
-      return { error, processLost: isBoocoderError(error, 'E_AGENT_FAILED'), release: nothingToRelease };
-    }
-  }
-  const key = { chatId, agent };
-  let lease: Awaited<ReturnType<typeof pool.acquire>>;
-  try {
-    lease = await pool.acquire(key, configHash, () => openGatedAcpSession(o));
-  } catch (error) {
-    return { error, processLost: isBoocoderError(error, 'E_AGENT_FAILED'), release: nothingToRelease };
-  }
-  if (!lease) return { run: cancelledBeforeSession(), processLost: false, release: nothingToRelease };
-  const { session } = lease;
-  const turn: AgentTurn = { processLost: false, release: () => pool.release(key, session) };
-  try {
-    if (lease.reused) await o.onSpawn?.(session.pid);
-    turn.run = await session.prompt({
-      text: o.prompt,
-      ...(o.signal ? { signal: o.signal } : {}),
-      timeoutMs: o.timeoutMs,
-      ...(o.onPermissionRequest ? { onPermissionRequest: o.onPermissionRequest } : {}),
-    });
-  } catch (error) {
-    turn.error = error;
-  }
-  turn.processLost = !session.alive;
-  // A client's cancel stops the agent too (after session/cancel let it end its turn): whoever
-  // cancels expects nothing of that agent to keep running, and the next task starts it fresh.
-  if (o.signal?.reason === 'cancel') await session.close();
-  return turn;
 }
 
 async function runAgent(
@@ -130,66 +63,44 @@ async function runAgent(
     throw new BoocoderError('E_NOT_FOUND', 'the task has no project, session or chat any more');
   }
   const { wt, env, portEnv } = await prepareTaskWorktree(deps, { task, project, spec, signal: ctx.signal });
-  const prepared = { agent, project, wt, env };
-  const native = task.executionPath === 'native';
+  const backend = backendOf(deps.backends, task.executionPath);
   const key = {
     chatId: task.chatId,
     agent,
     sessionId: task.sessionId,
     worktreeId: wt.id,
-    backend: agentSessionBackend(task.executionPath),
+    backend: backend.sessionBackend,
   };
   const configHash = configHashOf(agent, spec, task, wt.path);
   const previous = await findAgentSession(deps.db, task.chatId, agent);
   await markAgentSessionActive(deps.db, key, configHash);
-  if (key.backend === 'headless') {
-    const run = await runHeadlessTurn(deps, ctx, {
+  const logger = deps.logger.child({ taskId: task.id, agent });
+  let session: BackendSession | undefined;
+  const turn: FinishedTurn = { processLost: false };
+  try {
+    session = await backend.openSession({
       task,
       spec,
       cwd: wt.path,
       previous,
       configHash,
-      permissions,
-      portEnv,
+      signal: ctx.signal,
+      ...(gate.asker ? { asker: gate.asker } : {}),
+      onSpawn: agentProcessRecorder(deps, task.id, ctx.owner, logger),
+      logger,
+      worktreeEnv: portEnv,
     });
-    return recordTurn(deps, task, ctx, { ...prepared, turn: { ...run, release: nothingToRelease } });
+    turn.run = await session.runTurn();
+  } catch (error) {
+    turn.error = error;
   }
-
-  const turn = native
-    ? {
-        ...(await runOpencodeServeTurn(deps, {
-          spec,
-          cwd: wt.path,
-          prompt: task.input,
-          signal: ctx.signal,
-          previous,
-          configHash,
-          ...(task.model ? { model: task.model } : {}),
-          ...(gate.asker ? { asker: gate.asker } : {}),
-        })),
-        release: nothingToRelease,
-      }
-    : await runAgentTurn(deps, task.chatId, agent, configHash, {
-        spec,
-        cwd: wt.path,
-        prompt: task.input,
-        model: task.model ?? undefined,
-        mode: task.modeId ?? undefined,
-        thinking: task.thinkingOptionId ?? undefined,
-        features: task.featureValues ?? undefined,
-        // When no live process holds it any more (a restart, an idle close): ACP session/load.
-        resumeSessionId: continuableSessionId(previous, 'acp_warm', configHash),
-        env,
-        signal: ctx.signal,
-        timeoutMs: deps.config.taskTimeoutMs,
-        ...(gate.asker ? { onPermissionRequest: gate.asker } : {}),
-        logger: deps.logger.child({ taskId: task.id, agent }),
-        onSpawn: agentProcessRecorder(deps, task.id, ctx.owner, deps.logger),
-      });
+  turn.processLost = session ? session.processLost : isBoocoderError(turn.error, 'E_AGENT_FAILED');
   try {
-    await recordTurn(deps, task, ctx, { ...prepared, turn });
+    await recordTurn(deps, task, ctx, { agent, project, wt, env, turn });
   } finally {
-    await turn.release();
+    // Only once the result is recorded: an idle timer started earlier could mark a warm session
+    // closed before the result marks it idle.
+    await session?.release();
   }
 }
 
@@ -199,7 +110,7 @@ interface TurnRecord {
   wt: PreparedTaskWorktree['wt'];
   /** the agent's environment: an arena contender's check runs with it */
   env: Readonly<Record<string, string>>;
-  turn: AgentTurn;
+  turn: FinishedTurn;
 }
 
 /** Captures what the agent changed and records the task's result, while the lease is still ours. */
@@ -240,9 +151,9 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
     task.arenaId && outcome.state === 'completed'
       ? await runContenderCheck({
           taskId: task.id,
-          cwd: wt.path,
           config: deps.config,
           rootPath: project.rootPath,
+          cwd: wt.path,
           env: r.env,
           signal: ctx.signal,
         })

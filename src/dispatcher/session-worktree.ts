@@ -3,6 +3,7 @@
 import { lockProjectWorktrees, type Project } from '../db/projects.js';
 import { findActiveWorktree, insertWorktree, type WorktreeRow } from '../db/worktrees.js';
 import type { Deps } from '../services/deps.js';
+import { requireProjectFolder } from '../worktrees/repository.js';
 import { resetWorktree } from '../worktrees/reset.js';
 import { ensureSessionWorktree } from '../worktrees/worktrees.js';
 
@@ -26,6 +27,8 @@ export async function prepareSessionWorktree(
   /** Where a new worktree starts (an arena's pinned commit); default: the repository's HEAD. */
   startCommit?: string,
 ): Promise<PreparedWorktree> {
+  // A task queued before the folder went (or by session id) fails with a code saying so, not E_INTERNAL.
+  await requireProjectFolder(project.rootPath, 'the task could not start');
   const ensure = () =>
     ensureSessionWorktree({
       repoPath: project.rootPath,

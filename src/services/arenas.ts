@@ -10,6 +10,7 @@ import { type CheckOutcome, listTaskChecks, type TaskCheck } from '../db/task-ch
 import { countQueuedTasks } from '../db/tasks.js';
 import { BoocoderError } from '../errors.js';
 import { resolveRepository } from '../worktrees/worktrees.js';
+import { refuseUnusableAgent } from './agents.js';
 import { countDiffLines, rankContenders } from './arena-ranking.js';
 import { actOnChanges } from './changes.js';
 import type { Deps } from './deps.js';
@@ -55,8 +56,8 @@ export async function newArena(
   // because its third agent is misspelt.
   for (const c of input.contenders) {
     const agent = c.agent ?? deps.config.defaultAgent;
-    resolveLaunchSpec(agent, deps.config.agents);
     chooseExecutionPath(deps.config, agent, c.executionPath);
+    await refuseUnusableAgent(deps, resolveLaunchSpec(agent, deps.config.agents));
   }
   const project = await resolveProject(deps.db, projectRef);
   if ((await countQueuedTasks(deps.db, project.id)) + n > deps.config.maxQueuedPerProject) {
