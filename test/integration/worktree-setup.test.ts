@@ -39,7 +39,7 @@ describeEachDatabase('worktrees ready to work in', (ctx) => {
     repos = tempRepos();
     repo = await repos.repo({
       'README.md': '# demo\n',
-      '.gitignore': '.env\nsecret.key\nlog.txt\nports.txt\nnode_modules/\n',
+      '.gitignore': '.env\nsecret.key\nlog.txt\nports.txt\nagent-port.txt\nnode_modules/\n',
       '.worktreeinclude': '.env\nnode_modules/\n',
     });
     // Ignored and included (copied); ignored, not included; untracked, not ignored (the user's WIP).
@@ -80,8 +80,8 @@ describeEachDatabase('worktrees ready to work in', (ctx) => {
   it('runs setup before the agent, once per worktree, with a port block of its own per live worktree', async () => {
     const before = await snapshot(repo);
     const runs = await runTasksToEnd(client, [
-      { project: repo, input: 'append log.txt agent\\n' },
-      { project: repo, input: 'append log.txt agent\\n' },
+      { project: repo, input: 'append log.txt agent\\n\nappend-env agent-port.txt PORT' },
+      { project: repo, input: 'append log.txt agent\\n\nappend-env agent-port.txt PORT' },
     ]);
     const ports: number[][] = [];
     for (const { done } of runs as unknown as { done: Done }[]) {
@@ -90,6 +90,8 @@ describeEachDatabase('worktrees ready to work in', (ctx) => {
       // The agent appended after the setup's line: it waited for the setup to finish.
       expect(await readFile(join(wt, 'log.txt'), 'utf8')).toBe('setup\nagent\n');
       ports.push((await readFile(join(wt, 'ports.txt'), 'utf8')).split(' ').map(Number));
+      // The agent itself runs with the same PORT as its worktree's setup.
+      expect(await readFile(join(wt, 'agent-port.txt'), 'utf8')).toBe(String(ports.at(-1)?.[0]));
       // The setup's tracked edit and unignored file were reset before the agent started.
       expect(await readFile(join(wt, 'README.md'), 'utf8')).toBe('# demo\n');
       await expect(stat(join(wt, 'scratch.txt'))).rejects.toThrow(/ENOENT/);
