@@ -7,7 +7,7 @@ import type { AgentTurnResult, BackendSession } from '../agents/agent-backend.js
 import { backendOf } from '../agents/backends.js';
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
 import { findAgentSession, markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessions.js';
-import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
+import { deleteTaskChanges, insertChanges, pathsAppliedSince } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
 import { recordTaskCheck } from '../db/task-checks.js';
@@ -17,6 +17,7 @@ import type { Deps } from '../services/deps.js';
 import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
+import { outsideWriteError, watchOutsideWrites } from '../worktrees/outside-writes.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
 import { runContenderCheck } from './arena-check.js';
 import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
@@ -63,6 +64,12 @@ async function runAgent(
     throw new BoocoderError('E_NOT_FOUND', 'the task has no project, session or chat any more');
   }
   const { wt, env, portEnv } = await prepareTaskWorktree(deps, { task, project, spec, signal: ctx.signal });
+  // Watched from here on: the setup command (run above, in the worktree) is not the agent's doing.
+  const outside = await watchOutsideWrites({
+    projectRoot: project.rootPath,
+    home: deps.config.home,
+    appliedSince: (since) => pathsAppliedSince(deps.db, project.id, since),
+  });
   const backend = backendOf(deps.backends, task.executionPath);
   const key = {
     chatId: task.chatId,
@@ -95,6 +102,10 @@ async function runAgent(
     turn.error = error;
   }
   turn.processLost = session ? session.processLost : isBoocoderError(turn.error, 'E_AGENT_FAILED');
+  // E_AGENT_WROTE_OUTSIDE_WORKTREE when the agent changed the project's checkout or boocoder's
+  // working directory meanwhile: a write past review would otherwise end `completed`, with nothing
+  // pending to tell it happened. It wins over the run's own error.
+  turn.error = outsideWriteError(await outside.changes()) ?? turn.error;
   try {
     await recordTurn(deps, task, ctx, { agent, project, wt, env, turn });
   } finally {
