@@ -30,9 +30,32 @@ function opencodeBackendOf(value: (typeof OPENCODE_BACKENDS)[number] | undefined
   return value === 'serve' || value === 'opencode_server' ? 'opencode_server' : 'acp';
 }
 
+/**
+ * A project's worktree settings (docs/worktree-setup.md): in the config file under `projects`, or
+ * in the repository's `.boocoder.json` (whose commands run only once the user trusted the file).
+ */
+export const projectSettingsSchema = z
+  .object({
+    /** Shell command run in each new worktree before the agent starts. */
+    setup: z.string().min(1).max(4096).optional(),
+    /** Shell command that judges a contender's work (arenas). */
+    check: z.string().min(1).max(4096).optional(),
+    /** Patterns (.gitignore syntax) of ignored files copied from the checkout into each new worktree. */
+    copy: z.array(z.string().min(1).max(1024)).max(256).optional(),
+    setupTimeoutS: z.number().int().min(1).max(86_400).optional(),
+    checkTimeoutS: z.number().int().min(1).max(86_400).optional(),
+  })
+  .strict();
+export type ProjectSettingsInput = z.infer<typeof projectSettingsSchema>;
+/** The config file's entry: the same settings, and whether the repository's own file is trusted. */
+const projectConfigSchema = projectSettingsSchema.extend({ trustRepoFile: z.boolean().optional() }).strict();
+export type ProjectConfigInput = z.infer<typeof projectConfigSchema>;
+
 const fileSchema = z
   .object({
     agents: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/), agentSpecSchema).default({}),
+    /** Per repository (absolute path of its top-level folder): worktree settings. */
+    projects: z.record(z.string().min(1).max(4096), projectConfigSchema).default({}),
     defaultAgent: z.string().max(64).optional(),
     permissions: z.enum(['auto', 'ask']).optional(),
     opencodeBackend: z.enum(OPENCODE_BACKENDS).optional(),
@@ -144,6 +167,8 @@ export interface Config {
    */
   claimAhead: boolean;
   agents: Readonly<Record<string, AgentSpecInput>>;
+  /** Worktree settings per repository path, from the config file (trusted: the user wrote it). */
+  projects: Readonly<Record<string, ProjectConfigInput>>;
   /** The environment agents and git are started from (a copy: nothing writes back). */
   childEnv: Readonly<Record<string, string>>;
 }
@@ -157,7 +182,7 @@ function readConfigFile(path: string): z.infer<typeof fileSchema> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { agents: {} };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { agents: {}, projects: {} };
     throw new BoocoderError('E_CONFIG', `cannot read the config file ${path}`, {}, { cause: err });
   }
   let json: unknown;
@@ -221,6 +246,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     opencodeBackend: opencodeBackendOf(e.BOOCODER_OPENCODE_BACKEND ?? file.opencodeBackend),
     claimAhead: e.BOOCODER_CLAIM_AHEAD === '1',
     agents: Object.freeze(file.agents),
+    projects: Object.freeze(file.projects),
     childEnv: Object.freeze(childEnv),
     ...overrides,
   };

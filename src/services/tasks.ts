@@ -28,6 +28,8 @@ export interface NewTaskInput {
   chatId?: string;
   /** acp, headless or serve (see execution-path.ts); absent: the configured default. */
   executionPath?: string;
+  /** Set by new_arena only: the arena this task is a contender of. */
+  arenaId?: string;
 }
 
 export interface QueuedTask {
@@ -148,6 +150,7 @@ export async function queueTask(
       // The config file's model for this agent when the task names none: the row says what ran.
       model: input.model ?? spec.model ?? null,
       parentTaskId: input.parentTaskId ?? null,
+      arenaId: input.arenaId ?? null,
       maxAttempts: deps.config.maxAttempts,
       claimedBy: slot?.claim,
       executionPath,
