@@ -7,8 +7,8 @@ import { runMigrate, runServe, runStdio } from './commands.js';
 import { type Config, loadConfig } from './config.js';
 import { BoocoderError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
+import { describeTrusted, trustRepository } from './projects/trust.js';
 import { SERVER_VERSION } from './server.js';
-import { describeTrusted, trustRepository } from './services/trust.js';
 
 function parsePort(value: string): number {
   const n = Number(value);

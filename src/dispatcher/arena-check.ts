@@ -6,8 +6,8 @@
 import type { Config } from '../config.js';
 import type { NewTaskCheck } from '../db/task-checks.js';
 import { isBoocoderError } from '../errors.js';
-import { type ProjectSettings, resolveProjectSettings } from '../services/project-settings.js';
-import { REPO_SETTINGS_FILE } from '../services/trust.js';
+import { type ProjectSettings, resolveProjectSettings } from '../projects/settings.js';
+import { REPO_SETTINGS_FILE } from '../projects/trust.js';
 import { runProjectCommand } from './project-command.js';
 
 export async function runContenderCheck(i: {

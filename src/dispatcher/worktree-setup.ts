@@ -20,7 +20,7 @@ import {
   worktreeReadiness,
 } from '../db/worktree-ports.js';
 import { BoocoderError } from '../errors.js';
-import { resolveProjectSettings, untrustedCommandError } from '../services/project-settings.js';
+import { resolveProjectSettings, untrustedCommandError } from '../projects/settings.js';
 import { resetWorktree } from '../worktrees/reset.js';
 import { copyIncludedFiles } from '../worktrees/worktree-files.js';
 import { runProjectCommand } from './project-command.js';

@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { trustRepository } from '../../src/services/trust.js';
+import { trustRepository } from '../../src/projects/trust.js';
 import { opencodeAgentConfig, useAgentBoocoder } from '../helpers/agent-e2e.js';
 import { OTHER_MODEL, SCRIPTED_MODEL } from '../helpers/agents-real-opencode.js';
 import { callOk } from '../helpers/boocoder-app.js';

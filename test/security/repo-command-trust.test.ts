@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { resolveProjectSettings } from '../../src/services/project-settings.js';
-import { trustRepository } from '../../src/services/trust.js';
+import { resolveProjectSettings } from '../../src/projects/settings.js';
+import { trustRepository } from '../../src/projects/trust.js';
 import { tempRepos } from '../helpers/worktrees-temp-repo.js';
 
 const repos = tempRepos();
