@@ -16,6 +16,7 @@ import { createAgentTaskRunner } from './dispatcher/run-task.js';
 import type { TaskRunner } from './dispatcher/task-runner.js';
 import type { Logger } from './log.js';
 import type { Deps } from './services/deps.js';
+import { adoptLocalProjects } from './services/project-machine.js';
 import { TaskEvents } from './services/task-events.js';
 import { scheduleWorktreeCleanup, type WorktreeCleanupSchedule } from './services/worktree-cleanup.js';
 
@@ -40,9 +41,17 @@ export interface AppOptions {
 export async function startApp(o: AppOptions): Promise<App> {
   const db =
     o.db ??
-    (await openDatabase({ databaseUrl: o.config.databaseUrl, home: o.config.home, logger: o.logger }));
+    (await openDatabase({
+      databaseUrl: o.config.databaseUrl,
+      home: o.config.home,
+      pgDir: o.config.pgDir,
+      pgUser: o.config.pgUser,
+      schema: o.config.dbSchema,
+      logger: o.logger,
+    }));
   try {
     await migrate(db, { logger: o.logger });
+    await adoptLocalProjects(db, o.config.machine, o.logger);
     const events = new TaskEvents();
     await events.start(db);
     // Agent processes kept between a chat's tasks; closed (process groups killed) in close().
@@ -71,6 +80,7 @@ export async function startApp(o: AppOptions): Promise<App> {
           leaseMs: o.config.leaseMs,
           shutdownGraceMs: o.config.shutdownGraceMs,
           claimAhead: { enabled: o.config.claimAhead },
+          machineId: o.config.machine.id,
         })
       : undefined;
     const deps: Deps = {
@@ -89,6 +99,7 @@ export async function startApp(o: AppOptions): Promise<App> {
         logger: o.logger.child({ part: 'worktree-cleanup' }),
         worktreesRoot: join(o.config.home, 'worktrees'),
         ttlMs: o.config.worktreeTtlMs,
+        machineId: o.config.machine.id,
         intervalMs: WORKTREE_CLEANUP_INTERVAL_MS,
       });
     }

@@ -80,6 +80,11 @@ export interface TurnRequest {
    */
   onSpawn: (pid: number) => Promise<void>;
   logger: Logger;
+  /**
+   * The worktree's own variables (its port block: dispatcher/worktree-setup.ts), added to the
+   * agent's environment by the backends that start a process per worktree.
+   */
+  worktreeEnv?: Readonly<Record<string, string>>;
 }
 
 /** One execution path. */

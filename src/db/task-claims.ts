@@ -34,6 +34,13 @@ export interface FinishAndClaim {
   claim: boolean;
   /** Free slots besides those the finishes free. */
   freeSlots: number;
+  /**
+   * Claims only tasks whose project lives on this machine (project-machine.ts): a dispatcher on
+   * another machine sharing the database would run an agent in a same-named local folder. A
+   * project no machine has adopted yet (its repository was found nowhere) is anyone's: its task
+   * fails wherever the repository is missing, rather than waiting forever.
+   */
+  machineId?: string;
 }
 
 export interface ClaimedTasks {
@@ -50,6 +57,8 @@ const CLAIM_ONLY = `
     SELECT t.id, t.session_id, t.seq FROM tasks t
      WHERE t.state = 'pending'
        AND NOT EXISTS (SELECT 1 FROM tasks a WHERE a.session_id = t.session_id AND a.state IN ('running', 'blocked'))
+       AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM projects p WHERE p.id = t.project_id
+                                            AND (p.machine_id = $4 OR p.machine_id IS NULL)))
      ORDER BY t.seq LIMIT $3
      FOR UPDATE SKIP LOCKED)
   UPDATE tasks SET state = 'running', attempts = tasks.attempts + 1, lease_owner = $1,
@@ -83,6 +92,8 @@ const FINISH_AND_CLAIM = `
      WHERE t.state = 'pending'
        AND NOT EXISTS (SELECT 1 FROM tasks a WHERE a.session_id = t.session_id
                           AND a.state IN ('running', 'blocked') AND a.id NOT IN (SELECT id FROM finished))
+       AND ($12::text IS NULL OR EXISTS (SELECT 1 FROM projects p WHERE p.id = t.project_id
+                                             AND (p.machine_id = $12 OR p.machine_id IS NULL)))
      ORDER BY t.seq LIMIT (SELECT n FROM claim_limit)
      FOR UPDATE SKIP LOCKED),
   claimed AS (
@@ -115,9 +126,12 @@ async function claimTasks(
   owner: string,
   leaseMs: number,
   limit: number,
+  machineId: string | undefined,
 ): Promise<ClaimedTasks> {
   if (limit < 1) return { finished: [], tasks: [], more: false };
-  const { rows } = await db.query(CLAIM_ONLY, [owner, leaseMs, limit], { name: 'boocoder_claim_tasks' });
+  const { rows } = await db.query(CLAIM_ONLY, [owner, leaseMs, limit, machineId ?? null], {
+    name: 'boocoder_claim_tasks',
+  });
   return { finished: [], tasks: tasksOf(rows), more: Number(rows[0]?.claim_candidates ?? 0) >= limit };
 }
 
@@ -129,7 +143,7 @@ export async function finishAndClaimTasks(
   r: FinishAndClaim,
 ): Promise<ClaimedTasks> {
   const f = r.finishes;
-  if (f.length === 0) return claimTasks(db, owner, leaseMs, r.claim ? r.freeSlots : 0);
+  if (f.length === 0) return claimTasks(db, owner, leaseMs, r.claim ? r.freeSlots : 0, r.machineId);
   const { rows } = await db.query(
     FINISH_AND_CLAIM,
     [
@@ -144,6 +158,7 @@ export async function finishAndClaimTasks(
       f.map((x) => x.outcome.errorCode),
       f.map((x) => x.outcome.lastError),
       TASKS_DONE_CHANNEL,
+      r.machineId ?? null,
     ],
     { name: 'boocoder_finish_and_claim_tasks' },
   );

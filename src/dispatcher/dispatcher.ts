@@ -64,6 +64,7 @@ export class Dispatcher implements SlotReserver {
       logger: o.logger,
       owner: this.owner,
       leaseMs: o.leaseMs,
+      machineId: o.machineId,
       capacity: () => o.concurrency + this.ahead.limit(this.longestRunningMs()),
       usedSlots: () => this.running.size + this.reservations.count + this.ahead.size,
       stopping: () => this.stopping,

@@ -15,6 +15,8 @@ export interface DispatcherSlots {
   logger: Logger;
   owner: string;
   leaseMs: number;
+  /** Claims only tasks of projects on this machine (FinishAndClaim.machineId). */
+  machineId?: string;
   /** How many tasks the dispatcher may hold now: its slots, plus those it may claim ahead. */
   capacity(): number;
   /** Tasks held (running, or claimed ahead) whose end is not recorded yet, and reserved slots. */
@@ -124,6 +126,7 @@ export class FinishAndClaimBatcher {
         finishes: s.finishes,
         claim: s.claim,
         freeSlots: s.freeSlots,
+        machineId: this.d.machineId,
       });
     } catch (err) {
       // 23505: another dispatcher started a task of the same session at the same instant (that

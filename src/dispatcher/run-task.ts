@@ -3,7 +3,6 @@
  * what it changed into pending changes, and the task's final state — all recorded only while this
  * dispatcher still holds the task's lease.
  */
-import { join } from 'node:path';
 import type { AgentTurnResult, BackendSession } from '../agents/agent-backend.js';
 import { type AgentBackends, backendOf } from '../agents/backends.js';
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
@@ -13,7 +12,8 @@ import type { Db } from '../db/db.js';
 import { deleteTaskChanges, insertChanges, pathsAppliedSince } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
-import { finishTask, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
+import { recordTaskCheck } from '../db/task-checks.js';
+import { finishTask, releaseTask, renewLeases } from '../db/tasks.js';
 import { setWorktreeHead } from '../db/worktrees.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -22,13 +22,18 @@ import type { PermissionPolicy } from '../permissions/policy.js';
 import { captureChanges } from '../worktrees/capture.js';
 import { outsideWriteError, watchOutsideWrites } from '../worktrees/outside-writes.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
-import { prepareSessionWorktree } from './session-worktree.js';
+import { runContenderCheck } from './arena-check.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
 import type { StopReason, TaskRunContext, TaskRunner } from './task-runner.js';
+import { type PreparedTaskWorktree, prepareTaskWorktree } from './worktree-setup.js';
 
-async function recordFailure(deps: RunnerDeps, task: Task, owner: string, err: unknown): Promise<void> {
-  const outcome = outcomeOf(undefined, err, undefined);
-  await finishTask(deps.db, task.id, owner, outcome);
+async function recordFailure(deps: RunnerDeps, task: Task, ctx: TaskRunContext, err: unknown): Promise<void> {
+  const stop = ctx.signal.reason as StopReason | undefined;
+  // Stopped while preparing (setup command): shutdown gives the task back, a cancel cancels it.
+  if (stop === 'lease-lost') return;
+  if (stop === 'shutdown') return void (await releaseTask(deps.db, task.id, ctx.owner));
+  const outcome = outcomeOf(undefined, err, stop === 'cancel' ? stop : undefined);
+  await finishTask(deps.db, task.id, ctx.owner, outcome);
 }
 
 /**
@@ -68,13 +73,8 @@ async function runAgent(
   if (!project || !task.sessionId || !task.chatId) {
     throw new BoocoderError('E_NOT_FOUND', 'the task has no project, session or chat any more');
   }
-  const wt = await prepareSessionWorktree(
-    deps.db,
-    project,
-    task.sessionId,
-    join(deps.config.home, 'worktrees'),
-  );
-  await setTaskWorktree(deps.db, task.id, wt.path);
+  const { wt, env, portEnv } = await prepareTaskWorktree(deps, { task, project, spec, signal: ctx.signal });
+  // Watched from here on: the setup command (run above, in the worktree) is not the agent's doing.
   const outside = await watchOutsideWrites({
     projectRoot: project.rootPath,
     home: deps.config.home,
@@ -105,6 +105,7 @@ async function runAgent(
       ...(gate.asker ? { asker: gate.asker } : {}),
       onSpawn: agentProcessRecorder(deps.db, task.id, ctx.owner, logger),
       logger,
+      worktreeEnv: portEnv,
     });
     turn.run = await session.runTurn();
   } catch (error) {
@@ -116,7 +117,7 @@ async function runAgent(
   // pending to tell it happened. It wins over the run's own error.
   turn.error = outsideWriteError(await outside.changes()) ?? turn.error;
   try {
-    await recordTurn(deps, task, ctx, { agent, project, wt, turn });
+    await recordTurn(deps, task, ctx, { agent, project, wt, env, turn });
   } finally {
     // Only once the result is recorded: an idle timer started earlier could mark a warm session
     // closed before the result marks it idle.
@@ -127,7 +128,9 @@ async function runAgent(
 interface TurnRecord {
   agent: string;
   project: NonNullable<Awaited<ReturnType<typeof findProject>>>;
-  wt: Awaited<ReturnType<typeof prepareSessionWorktree>>;
+  wt: PreparedTaskWorktree['wt'];
+  /** the agent's environment: an arena contender's check runs with it */
+  env: Readonly<Record<string, string>>;
   turn: FinishedTurn;
 }
 
@@ -165,6 +168,17 @@ async function recordTurn(deps: RunnerDeps, task: Task, ctx: TaskRunContext, r: 
   });
   const outcome = outcomeOf(run, runError, stop);
   const crashed = turn.processLost;
+  const check =
+    task.arenaId && outcome.state === 'completed'
+      ? await runContenderCheck({
+          taskId: task.id,
+          config: deps.config,
+          rootPath: project.rootPath,
+          cwd: wt.path,
+          env: r.env,
+          signal: ctx.signal,
+        })
+      : undefined;
   await deps.db.transaction(async (tx) => {
     await deleteTaskChanges(tx, task.id);
     await insertChanges(
@@ -178,6 +192,7 @@ async function recordTurn(deps: RunnerDeps, task: Task, ctx: TaskRunContext, r: 
       })),
     );
     await setWorktreeHead(tx, wt.id, captured.commit);
+    if (check) await recordTaskCheck(tx, check);
     if (!(await finishTask(tx, task.id, ctx.owner, outcome))) {
       throw new BoocoderError('E_INTERNAL', 'the task lease was lost before its result was recorded');
     }
@@ -204,7 +219,7 @@ export function createAgentTaskRunner(deps: RunnerDeps, options: AgentTaskRunner
       await runAgent(deps, task, ctx, permissions);
     } catch (err) {
       deps.logger.warn('task failed', { taskId: task.id, err });
-      await recordFailure(deps, task, ctx.owner, err);
+      await recordFailure(deps, task, ctx, err);
     }
   };
 }

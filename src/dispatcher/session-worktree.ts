@@ -24,10 +24,20 @@ export async function prepareSessionWorktree(
   project: Project,
   sessionId: string,
   worktreesRoot: string,
+  /** The machine the worktree lives on (project-machine.ts). */
+  machineId: string,
+  /** Where a new worktree starts (an arena's pinned commit); default: the repository's HEAD. */
+  startCommit?: string,
 ): Promise<PreparedWorktree> {
   // A task queued before the folder went (or by session id) fails with a code saying so, not E_INTERNAL.
   await requireProjectFolder(project.rootPath, 'the task could not start');
-  const ensure = () => ensureSessionWorktree({ repoPath: project.rootPath, worktreesRoot, sessionId });
+  const ensure = () =>
+    ensureSessionWorktree({
+      repoPath: project.rootPath,
+      worktreesRoot,
+      sessionId,
+      ...(startCommit ? { startCommit } : {}),
+    });
   // On PGlite one process owns the database, and ensureSessionWorktree already queues in-process;
   // a PGlite transaction would also hold up every other query while git runs.
   const git =
@@ -46,6 +56,7 @@ export async function prepareSessionWorktree(
       branch: git.branch,
       baseCommit: git.baseCommit,
       headCommit: git.headCommit,
+      machineId,
     });
   }
   const headCommit = row.headCommit ?? git.headCommit;

@@ -40,6 +40,8 @@ export interface DispatcherOptions {
   leaseMs: number;
   shutdownGraceMs: number;
   owner?: string;
+  /** Claims only tasks of projects on this machine (project-machine.ts); unset: any task. */
+  machineId?: string;
   /**
    * Claiming ahead (claim-ahead.ts) and batched finishes (ctx.finish records the end in the next
    * claim statement, finish-and-claim-batcher.ts): only a queue of very short jobs gains from them

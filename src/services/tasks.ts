@@ -28,6 +28,8 @@ export interface NewTaskInput {
   chatId?: string;
   /** acp, headless or serve (see execution-path.ts); absent: the configured default. */
   executionPath?: string;
+  /** Set by new_arena only: the arena this task is a contender of. */
+  arenaId?: string;
 }
 
 export interface QueuedTask {
@@ -115,14 +117,16 @@ export async function queueTask(
   const spec = resolveLaunchSpec(agent, deps.config.agents);
   const executionPath = chooseExecutionPath(deps.config, agent, input.executionPath);
   await refuseUnusableAgent(deps, spec);
-  const project = await resolveProject(deps.db, projectRef);
+  const project = await resolveProject(deps.db, projectRef, deps.config.machine);
   if ((await tasks.countQueuedTasks(deps.db, project.id)) >= deps.config.maxQueuedPerProject) {
     throw new BoocoderError(
       'E_TOO_MANY_TASKS',
       `project already has ${deps.config.maxQueuedPerProject} queued or running tasks; wait for some to finish`,
     );
   }
-  const slot = deps.dispatcher?.reserveSlot();
+  // Claimed at insert only by a dispatcher on the project's machine: queued by id from another
+  // machine, it waits for a dispatcher there (project-machine.ts).
+  const slot = project.machineId === deps.config.machine.id ? deps.dispatcher?.reserveSlot() : undefined;
   const inserting = deps.db.transaction(async (tx) => {
     if (input.parentTaskId) {
       const parent = await tasks.findTask(tx, input.parentTaskId);
@@ -146,6 +150,7 @@ export async function queueTask(
       // The config file's model for this agent when the task names none: the row says what ran.
       model: input.model ?? spec.model ?? null,
       parentTaskId: input.parentTaskId ?? null,
+      arenaId: input.arenaId ?? null,
       maxAttempts: deps.config.maxAttempts,
       claimedBy: slot?.claim,
       executionPath,

@@ -114,8 +114,8 @@ describeEachDatabase('dispatchers racing on one database', (ctx) => {
     expect(claims.rows[0]).toEqual({ claims: total, distinct_tasks: total, overlapping: 0 });
   }
 
-  // PGlite runs one query at a time for all of them: fewer tasks keep the run short, same race.
-  const many = (n: number) => (ctx.backend === 'pglite' ? n / 4 : n);
+  // The embedded half is the same engine as the pg half: fewer tasks keep the suite short, same race.
+  const many = (n: number) => (ctx.backend === 'embedded' ? n / 4 : n);
 
   it('two dispatchers: each task claimed exactly once (1,000 on pg)', async () => {
     for (let i = 0; i < 2; i++) await startDispatcher(1000);
@@ -132,7 +132,8 @@ describeEachDatabase('dispatchers racing on one database', (ctx) => {
     expect(rows[0]?.owners).toBeGreaterThan(1);
   });
 
-  it.skipIf(ctx.backend === 'pglite')(
+  // The same engine runs this on the pg half; three more processes on the embedded half only cost time.
+  it.skipIf(ctx.backend === 'embedded')(
     'dispatchers in three processes and this one: each of 2,000 tasks claimed exactly once',
     async () => {
       await Promise.all([0, 1, 2].map(() => startDispatcherProcess()));

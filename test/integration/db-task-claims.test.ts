@@ -99,25 +99,22 @@ describeEachDatabase('finish-and-claim statements', (ctx) => {
     ]);
   });
 
-  it.skipIf(ctx.backend === 'pglite')(
-    'leaves a session alone while another claim holds its oldest task, so it never runs out of order',
-    async () => {
-      const ids = await queue('a1', 'a2', 'b1');
-      // Another dispatcher's claim in flight: a1 locked, its transaction open (PGlite has one connection).
-      const other = new pg.Client({ connectionString: ctx.connectionString });
-      await other.connect();
-      try {
-        await other.query('BEGIN');
-        await other.query('SELECT id FROM tasks WHERE id = $1 FOR UPDATE', [ids.get('a1')]);
-        const meanwhile = await claim('d1', 3);
-        expect(inputs(meanwhile.tasks)).toEqual(['b1']);
-        await other.query('ROLLBACK');
-      } finally {
-        await other.end();
-      }
-      expect(inputs((await claim('d1', 3)).tasks)).toEqual(['a1']);
-    },
-  );
+  it('leaves a session alone while another claim holds its oldest task, so it never runs out of order', async () => {
+    const ids = await queue('a1', 'a2', 'b1');
+    // Another dispatcher's claim in flight: a1 locked, its transaction open (PGlite has one connection).
+    const other = new pg.Client({ connectionString: ctx.connectionString });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT id FROM tasks WHERE id = $1 FOR UPDATE', [ids.get('a1')]);
+      const meanwhile = await claim('d1', 3);
+      expect(inputs(meanwhile.tasks)).toEqual(['b1']);
+      await other.query('ROLLBACK');
+    } finally {
+      await other.end();
+    }
+    expect(inputs((await claim('d1', 3)).tasks)).toEqual(['a1']);
+  });
 
   it('finishes only what the owner holds, and a refused finish frees no slot', async () => {
     const ids = await queue('a1', 'b1', 'c1');

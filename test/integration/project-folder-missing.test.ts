@@ -97,6 +97,7 @@ describeEachDatabase('a project whose folder is gone', (ctx) => {
         project,
         queued.session_id,
         join(boo.home, 'worktrees'),
+        boo.app.deps.config.machine.id,
       );
       await expect(start).rejects.toMatchObject({ code: 'E_PROJECT_MISSING' });
     } finally {

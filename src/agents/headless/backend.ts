@@ -60,7 +60,10 @@ class HeadlessTaskSession implements BackendSession {
       );
     }
     const { logger } = i;
-    const env = buildAgentEnv({ spec: i.spec, home: this.o.config.home, childEnv: this.o.config.childEnv });
+    const env = {
+      ...buildAgentEnv({ spec: i.spec, home: this.o.config.home, childEnv: this.o.config.childEnv }),
+      ...i.worktreeEnv,
+    };
     const turn = (resumeSessionId: string | undefined) =>
       runHeadlessTask({
         spec: i.spec,
