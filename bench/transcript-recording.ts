@@ -1,5 +1,5 @@
 /**
- * What recording a transcript costs per agent event (docs/monitoring.md quotes it), on PGlite and
+ * What recording a transcript costs per agent event (docs/monitoring.md quotes it), on the embedded database and
  * on PostgreSQL (BENCH_DATABASE_URL, an admin URL, as bench/run.ts): a simulated busy turn of 20,000 events
  * (message chunks of 20 characters and tool calls with two updates each) fed to a recorder as
  * fast as the loop can, then closed. Reports the agent-side cost (time inside onEvent, which is
@@ -11,7 +11,7 @@ import type { Db } from '../src/db/db.js';
 import { createPgDb } from '../src/db/pg.js';
 import { silentLogger } from '../src/log.js';
 import { TranscriptRecorder } from '../src/transcripts/transcript-recorder.js';
-import { createBenchDatabase, openBenchPglite, queueManyTasks, seedSession } from './bench-db.js';
+import { createBenchDatabase, openBenchEmbedded, queueManyTasks, seedSession } from './bench-db.js';
 
 const EVENTS = 20_000;
 
@@ -69,11 +69,11 @@ async function measure(name: string, db: Db): Promise<void> {
   );
 }
 
-const pglite = await openBenchPglite();
+const embedded = await openBenchEmbedded();
 try {
-  await measure('pglite', pglite);
+  await measure('embedded', embedded);
 } finally {
-  await pglite.close();
+  await embedded.close();
 }
 const bench = await createBenchDatabase(
   process.env.BENCH_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres',

@@ -14,7 +14,7 @@ import type * as acp from '@agentclientprotocol/sdk/unstable';
 import type { AgentSession } from '../db/agent-sessions.js';
 import type { Task } from '../db/rows.js';
 import type { Logger } from '../log.js';
-import type { AgentInfo, PermissionAsker } from './acp-client-policy.js';
+import type { PermissionAsker } from '../permissions/responder.js';
 import type { AgentEventSink } from './agent-events.js';
 import type { AgentLaunchSpec } from './launch-specs.js';
 
@@ -30,6 +30,13 @@ export interface TurnUsage {
   /** Cumulative session cost as the agent reported it, when it does. */
   cost?: number;
   currency?: string;
+}
+
+/** What an agent says about itself (ACP agentInfo, a CLI's version). */
+export interface AgentInfo {
+  name: string;
+  title?: string;
+  version: string;
 }
 
 /** What one turn produced, whatever the backend. */
@@ -76,6 +83,11 @@ export interface TurnRequest {
   /** Hears the turn's activity as transcript events (agent-events.ts): the task's transcript. */
   onEvent?: AgentEventSink;
   logger: Logger;
+  /**
+   * The worktree's own variables (its port block: dispatcher/worktree-setup.ts), added to the
+   * agent's environment by the backends that start a process per worktree.
+   */
+  worktreeEnv?: Readonly<Record<string, string>>;
 }
 
 /** One execution path. */

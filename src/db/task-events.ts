@@ -3,6 +3,7 @@
  * statement: its rows, the cut of the transcript's middle once it outgrew its bound, and the task's
  * "now doing" line. Every value is a $n parameter.
  */
+import { TASK_ACTIVITY_CHANNEL } from './channels.js';
 import type { Queryable } from './db.js';
 
 export interface TaskEventRow {
@@ -85,13 +86,6 @@ export async function listTaskEvents(
   if (rows.length > 0) return { events, lastSeq: Number(rows[0]?.last_seq ?? 0) };
   return { events, lastSeq: await lastTaskEventSeq(db, taskId) };
 }
-
-/**
- * NOTIFYed with `started:<task id>` when a task's agent starts, and `reviewed:<task id>` when a
- * change of the task is applied, rejected or reverted: what subscribers and log listeners of every
- * process on the database hear besides tasks_done (a task's end or block).
- */
-export const TASK_ACTIVITY_CHANNEL = 'task_activity';
 
 /** A task's run begins: its "now doing" line is reset to `nowDoing` and the start is announced. */
 export async function markTaskStarted(db: Queryable, taskId: string, nowDoing: string): Promise<void> {

@@ -4,10 +4,11 @@
  */
 import type { TurnUsage } from '../agents/agent-backend.js';
 import { errorEvent } from '../agents/agent-events.js';
+import type { Db } from '../db/db.js';
 import type { Task } from '../db/rows.js';
 import { markTaskStarted } from '../db/task-events.js';
 import { toPublicError } from '../errors.js';
-import type { Deps } from '../services/deps.js';
+import type { Logger } from '../log.js';
 import { TranscriptRecorder } from '../transcripts/transcript-recorder.js';
 import type { outcomeOf } from './task-outcome.js';
 
@@ -19,7 +20,7 @@ export interface TaskTranscript {
 }
 
 export async function startTaskTranscript(
-  deps: Deps,
+  deps: { db: Db; logger: Logger },
   task: Task,
   agent: string,
   cwd: string,

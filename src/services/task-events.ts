@@ -1,15 +1,13 @@
 /**
- * Wakes callers waiting for a task to finish. The dispatcher NOTIFYs `tasks_done` with the task id
- * when a task reaches a final state (or blocks); one LISTEN per process fans it out. A notification
- * is only a hint: waiters also re-read the row on a slow timer.
+ * Wakes callers waiting for a task to finish. `tasks_done` is NOTIFYed with the task id when a task
+ * reaches a final state (src/db/channels.ts); one LISTEN per process fans it out. A notification is only a
+ * hint: waiters also re-read the row on a slow timer.
  *
  * Activity listeners (resource subscriptions, log messages, list_inbox's wait) also hear a task's
  * start and the review of its changes (`task_activity`), from any process on the database.
  */
+import { TASK_ACTIVITY_CHANNEL, TASKS_DONE_CHANNEL } from '../db/channels.js';
 import type { Db } from '../db/db.js';
-import { TASK_ACTIVITY_CHANNEL } from '../db/task-events.js';
-
-export const TASKS_DONE_CHANNEL = 'tasks_done';
 
 /**
  * What happened to a task: it started, it ended or blocked (`done`), or changes of it were reviewed.
