@@ -36,6 +36,9 @@ export const ERROR_CODES = [
   'E_UNAUTHORIZED',
   'E_FORBIDDEN',
   'E_DAEMON_UNAVAILABLE',
+  'E_ALREADY_RUNNING',
+  'E_NOT_RUNNING',
+  'E_USAGE',
   'E_INTERNAL',
 ] as const;
 
