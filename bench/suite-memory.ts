@@ -135,7 +135,7 @@ export const memorySuite: Suite = {
   async run(ctx: BenchContext) {
     const count = size(ctx, 10_000, 500);
     // PGlite answers new_task about 4x slower once thousands wait in one session (see
-    // BENCHMARKS.md): 10k there alone would take most of the 15-minute budget.
+    // docs/benchmarks.md): 10k there alone would take most of the 15-minute budget.
     const liteCount = size(ctx, 2000, 200);
     const bench = await createBenchDatabase(ctx.adminUrl, 'memory');
     const repo = await makeRepo('memory', [['README.md', '# bench\n']]);
