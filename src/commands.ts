@@ -274,19 +274,24 @@ export async function runStdio({ config, logger }: Ctx): Promise<void> {
     process.exit(0);
   }
   const olderDaemon = await otherVersionRunning(config, logger);
+  const daemon = connecting();
   await runStdioFront({
     ...io,
     maxMessageBytes: DEFAULT_MAX_BODY_BYTES,
-    daemonSocket: connecting().then((daemon) => {
-      if (!daemon.socket)
+    daemonSocket: daemon.then((found) => {
+      if (!found.socket)
         throw new BoocoderError(
           'E_DAEMON_UNAVAILABLE',
           'the running boocoder daemon has no MCP socket (an older version); stop it with `boocoder stop` and reconnect',
         );
-      return assertOwnSocket(daemon.socket, config.home);
+      return assertOwnSocket(found.socket, config.home);
     }),
     ...(olderDaemon ? {} : { localServer: () => createListingServer(config, logger) }),
   });
+  // A client that leaves while the server starts (a `claude mcp list` check) must not abandon the
+  // start half-way: this process holds the start lock, and the server it launched would come up
+  // unannounced to anyone waiting. The start is bounded by connectToDaemon's own timeout.
+  await daemon.catch(() => undefined);
   // Idle keep-alive sockets to the daemon would hold the process open a little longer.
   process.exit(0);
 }

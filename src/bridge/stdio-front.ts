@@ -75,7 +75,8 @@ export function runStdioFront(o: StdioFrontOptions): Promise<void> {
   const held: Buffer[] = [];
   let socket: Socket | undefined;
   let clientInit: Parsed | undefined;
-  let local: { send: (m: JSONRPCMessage) => Promise<void>; close: () => Promise<void> } | undefined;
+  // A promise, so messages arriving while the server is being built all reach the same one.
+  let local: Promise<{ send: (m: JSONRPCMessage) => Promise<void>; close: () => Promise<void> }> | undefined;
 
   const toClient = (text: string) => {
     if (!o.stdout.write(text) && socket) {
@@ -93,14 +94,14 @@ export function runStdioFront(o: StdioFrontOptions): Promise<void> {
   };
 
   const answerLocally = async (message: Parsed): Promise<void> => {
-    if (!local) {
+    local ??= (async () => {
       const server = (o.localServer as () => McpServer)();
       const [mine, its] = InMemoryTransport.createLinkedPair();
       mine.onmessage = (reply) => toClient(`${JSON.stringify(reply)}\n`);
       await server.connect(its);
-      local = { send: (m) => mine.send(m), close: () => server.close() };
-    }
-    await local.send(message as JSONRPCMessage);
+      return { send: (m: JSONRPCMessage) => mine.send(m), close: () => server.close() };
+    })();
+    await (await local).send(message as JSONRPCMessage);
   };
 
   return new Promise<void>((resolve, reject) => {
@@ -110,7 +111,7 @@ export function runStdioFront(o: StdioFrontOptions): Promise<void> {
       mode = 'done';
       o.stdin.off('end', onClientGone);
       o.stdin.off('close', onClientGone);
-      void local?.close();
+      void local?.then((l) => l.close());
       if (error) {
         // Every request still waiting gets its answer: the client must not hang on a held call.
         for (const line of held) {
