@@ -93,4 +93,43 @@ describe('boocoder stdio before its daemon is up', () => {
     expect(again?.message).toMatch(/E_INVALID_INPUT/);
     expect((await client.callTool({ name: 'list_tasks', arguments: {} })).isError).toBeFalsy();
   }, 240_000);
+
+  it('lets a daemon of another version answer everything itself, and says how to move to this one', async () => {
+    const t = await testHome({ BOOCODER_PORT: '0', BOOCODER_LOG_LEVEL: 'info' });
+    const otherHome = t.home;
+    // An older daemon, as far as this build can tell: another version, a live pid (this process).
+    await writeFile(
+      join(otherHome, 'daemon.json'),
+      JSON.stringify({
+        pid: process.pid,
+        url: 'http://127.0.0.1:9/mcp',
+        startedAt: new Date().toISOString(),
+        version: '0.0.1',
+      }),
+      { mode: 0o600 },
+    );
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [BOOCODER_BIN, 'stdio'],
+      env: t.env,
+      stderr: 'pipe',
+    });
+    let stderr = '';
+    transport.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+    });
+    const client = new Client({ name: 'other-version', version: '1.0.0' });
+    clients.push(client);
+    try {
+      await client.connect(transport, { timeout: 170_000 });
+      expect(stderr).toContain('a boocoder daemon of another version is running on this home');
+      expect(stderr).toContain('`boocoder stop`');
+      // That "daemon" never answered /healthz, so a daemon of this version was started for the home.
+      const info = JSON.parse(await readFile(join(otherHome, 'daemon.json'), 'utf8')) as { version?: string };
+      expect(info.version).toBe(client.getServerVersion()?.version);
+    } finally {
+      await client.close();
+      await stopDaemonsAndRemove(otherHome);
+    }
+  }, 240_000);
 });
