@@ -3,8 +3,9 @@
  * the dispatcher. The CLI decides which transport sits in front.
  */
 import { join } from 'node:path';
-import { OpencodeServerHolder } from './agents/opencode-serve-holder.js';
-import { WarmSessions } from './agents/warm-sessions.js';
+import { WarmSessions } from './agents/acp/warm-sessions.js';
+import { closeAgentBackends, createAgentBackends } from './agents/backends.js';
+import { OpencodeServerHolder } from './agents/opencode-serve/holder.js';
 import type { Config } from './config.js';
 import { markIdleAgentSessionEnded } from './db/agent-sessions.js';
 import type { Db } from './db/db.js';
@@ -46,6 +47,9 @@ export async function startApp(o: AppOptions): Promise<App> {
     // Agent processes kept between a chat's tasks; closed (process groups killed) in close().
     const warmSessions = new WarmSessions({
       idleMs: o.config.agentIdleMs,
+      firstIdleMs: o.config.agentFirstIdleMs,
+      maxWarm: o.config.maxWarmAgents,
+      maxMemoryBytes: o.config.maxWarmAgentMemoryBytes,
       logger: o.logger.child({ part: 'warm-sessions' }),
       onGone: (key, reason) => markIdleAgentSessionEnded(db, key.chatId, key.agent, reason),
     });
@@ -54,7 +58,16 @@ export async function startApp(o: AppOptions): Promise<App> {
       childEnv: o.config.childEnv,
       logger: o.logger.child({ part: 'opencode-serve' }),
     });
-    const deps: Deps = { db, config: o.config, logger: o.logger, events, warmSessions, opencodeServer };
+    const backends = createAgentBackends({ db, config: o.config, warmSessions, opencodeServer });
+    const deps: Deps = {
+      db,
+      config: o.config,
+      logger: o.logger,
+      events,
+      backends,
+      warmSessions,
+      opencodeServer,
+    };
     let dispatcher: Dispatcher | undefined;
     let cleanup: WorktreeCleanupSchedule | undefined;
     if (o.withDispatcher) {
@@ -84,8 +97,7 @@ export async function startApp(o: AppOptions): Promise<App> {
       async close() {
         await cleanup?.stop();
         await dispatcher?.stop();
-        await warmSessions.closeAll();
-        await opencodeServer.close();
+        await closeAgentBackends(backends);
         await events.stop();
         if (!o.db) await db.close();
       },

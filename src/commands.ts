@@ -17,7 +17,7 @@ import { LineServerTransport } from './bridge/line-transport.js';
 import { createListingServer } from './bridge/listing-server.js';
 import { assertOwnSocket } from './bridge/socket-bridge.js';
 import { daemonSocketPath, startSocketServer } from './bridge/socket-server.js';
-import { isProcessAlive, tryAcquireStartLock } from './bridge/start-lock.js';
+import { tryAcquireStartLock } from './bridge/start-lock.js';
 import { runStdioBridge } from './bridge/stdio-bridge.js';
 import { runStdioFront } from './bridge/stdio-front.js';
 import type { Config } from './config.js';
@@ -27,6 +27,7 @@ import { BoocoderError } from './errors.js';
 import { assertSafeBind } from './http/guards.js';
 import { DEFAULT_MAX_BODY_BYTES, type RunningHttpServer, startHttpServer } from './http/http-server.js';
 import type { Logger } from './log.js';
+import { isProcessAlive } from './process-liveness.js';
 import { createServer, SERVER_VERSION } from './server.js';
 
 interface Ctx {
@@ -104,6 +105,7 @@ async function listen(config: Config, logger: Logger, app: App, daemon: boolean)
       allowedOrigins: config.allowedOrigins,
       maxSessions: config.maxHttpSessions,
       sessionIdleMs: config.httpSessionIdleMs,
+      unusedSessionIdleMs: config.httpUnusedSessionIdleMs,
       logger: logger.child({ part: 'http' }),
       createMcpServer: () => createServer(app.deps),
     });

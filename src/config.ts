@@ -49,11 +49,15 @@ const envSchema = z.object({
   BOOCODER_SHUTDOWN_GRACE_MS: int(0, 600_000).default(10_000),
   BOOCODER_MAX_SESSIONS: int(1, 10_000).default(100),
   BOOCODER_SESSION_IDLE_MS: int(1000, 86_400_000).default(1_800_000),
+  BOOCODER_SESSION_UNUSED_IDLE_MS: int(1000, 86_400_000).default(120_000),
   BOOCODER_MAX_QUEUED_PER_PROJECT: int(1, 1_000_000).default(1000),
   BOOCODER_DEFAULT_AGENT: z.string().max(64).optional(),
   BOOCODER_PERMISSIONS: z.enum(['auto', 'ask']).optional(),
   BOOCODER_OPENCODE_BACKEND: z.enum(['acp', 'serve']).optional(),
   BOOCODER_AGENT_IDLE_MS: int(100, 86_400_000).default(600_000),
+  BOOCODER_AGENT_FIRST_IDLE_MS: int(100, 86_400_000).default(60_000),
+  BOOCODER_MAX_WARM_AGENTS: int(0, 1000).default(4),
+  BOOCODER_MAX_WARM_AGENT_MEMORY_MB: int(0, 1_048_576).default(2048),
   BOOCODER_WORKTREE_TTL_MS: int(60_000, 3_650 * 86_400_000).default(7 * 86_400_000),
 });
 
@@ -74,12 +78,26 @@ export interface Config {
   shutdownGraceMs: number;
   maxHttpSessions: number;
   httpSessionIdleMs: number;
+  /**
+   * The idle time of an HTTP session whose client never sent a request after initialize: such a
+   * client most likely went away, and its slot is worth more to the next one (docs/warm-agents.md).
+   */
+  httpUnusedSessionIdleMs: number;
   maxQueuedPerProject: number;
   /** a finished session's worktree is removed this long after its last task ended */
   worktreeTtlMs: number;
   defaultAgent: string;
   /** How long a warm agent session (live process + ACP session per chat and agent) stays idle. */
   agentIdleMs: number;
+  /**
+   * How long a warm agent whose chat has had one task only stays idle: most chats never get a
+   * follow-up, and an idle agent holds hundreds of MB. A follow-up earns the chat agentIdleMs.
+   */
+  agentFirstIdleMs: number;
+  /** Most live warm agent processes; beyond it the least recently used idle one is closed (0: none kept). */
+  maxWarmAgents: number;
+  /** Most memory (RSS, read from /proc) all idle warm agents together may hold; 0: no memory cap. */
+  maxWarmAgentMemoryBytes: number;
   /**
    * How agents' permission requests are answered: `auto` by the default policy (inside the
    * worktree only), `ask` parks them for a human (list_permission_requests, answer_permission).
@@ -152,10 +170,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     shutdownGraceMs: e.BOOCODER_SHUTDOWN_GRACE_MS,
     maxHttpSessions: e.BOOCODER_MAX_SESSIONS,
     httpSessionIdleMs: e.BOOCODER_SESSION_IDLE_MS,
+    httpUnusedSessionIdleMs: e.BOOCODER_SESSION_UNUSED_IDLE_MS,
     maxQueuedPerProject: e.BOOCODER_MAX_QUEUED_PER_PROJECT,
     worktreeTtlMs: e.BOOCODER_WORKTREE_TTL_MS,
     defaultAgent: e.BOOCODER_DEFAULT_AGENT ?? file.defaultAgent ?? 'opencode',
     agentIdleMs: e.BOOCODER_AGENT_IDLE_MS,
+    agentFirstIdleMs: e.BOOCODER_AGENT_FIRST_IDLE_MS,
+    maxWarmAgents: e.BOOCODER_MAX_WARM_AGENTS,
+    maxWarmAgentMemoryBytes: e.BOOCODER_MAX_WARM_AGENT_MEMORY_MB * 1024 * 1024,
     permissions: e.BOOCODER_PERMISSIONS ?? file.permissions ?? 'auto',
     opencodeBackend: e.BOOCODER_OPENCODE_BACKEND ?? file.opencodeBackend ?? 'acp',
     agents: Object.freeze(file.agents),

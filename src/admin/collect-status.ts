@@ -3,21 +3,13 @@
  * in one process only, so the CLI asks the daemon over its control socket instead of reading it).
  */
 import { readFile } from 'node:fs/promises';
+import type { WarmAgentInfo } from '../agents/acp/warm-sessions.js';
 import { listTasks } from '../db/tasks.js';
 import type { Deps } from '../services/deps.js';
 
 /** Counts stop here: status is a glance, not a census (a project may queue thousands). */
 const COUNT_CAP = 1000;
 const RUNNING_SHOWN = 50;
-
-export interface WarmAgentStatus {
-  agent: string;
-  chatId: string;
-  pid?: number;
-  memoryBytes?: number;
-  idleMs: number;
-  tasksRun: number;
-}
 
 export interface DaemonStatus {
   pid: number;
@@ -28,7 +20,7 @@ export interface DaemonStatus {
   /** Tasks per state, counted up to COUNT_CAP (`capped` says which reached it). */
   queue: { pending: number; running: number; blocked: number; capped: string[] };
   running: Array<{ id: string; agent: string; startedAt: string | null }>;
-  warm: { count: number; agents: WarmAgentStatus[] };
+  warm: { count: number; agents: WarmAgentInfo[] };
 }
 
 /** Resident memory of `pid` from /proc (Linux), or undefined where it cannot be read. */
@@ -38,20 +30,16 @@ export async function residentBytes(pid: number): Promise<number | undefined> {
   return kb === undefined ? undefined : Number(kb) * 1024;
 }
 
-/**
- * The warm-session pool's own listing when it offers one (a pool with a per-agent listing is being
- * added beside this), else only its size; memory is read from /proc when the pool does not say.
- */
+/** The warm agents with their memory (the pool reads it from /proc; filled in here where it did not). */
 async function warmAgents(deps: Deps): Promise<DaemonStatus['warm']> {
-  const pool = deps.warmSessions as { size?: number; listWarmAgents?: () => WarmAgentStatus[] } | undefined;
-  const listed = pool?.listWarmAgents?.() ?? [];
+  const listed = deps.warmSessions?.listWarmAgents() ?? [];
   const agents = await Promise.all(
     listed.map(async (a) => ({
       ...a,
       memoryBytes: a.memoryBytes ?? (a.pid ? await residentBytes(a.pid) : undefined),
     })),
   );
-  return { count: pool?.size ?? agents.length, agents };
+  return { count: agents.length, agents };
 }
 
 export async function collectDaemonStatus(

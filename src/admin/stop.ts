@@ -4,9 +4,9 @@
  * the queue without spending an attempt), and a wait until it has exited.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isProcessAlive } from '../bridge/start-lock.js';
 import type { Config } from '../config.js';
 import { BoocoderError } from '../errors.js';
+import { isProcessAlive } from '../process-liveness.js';
 import { requireLiveDaemon } from './status.js';
 
 /** On top of the shutdown grace: closing the database, the HTTP server and the agents' groups. */

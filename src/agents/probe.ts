@@ -8,7 +8,7 @@
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import { type AcpHandshake, acpHandshake } from './acp-handshake.js';
+import { type AcpHandshake, acpHandshake } from './acp/handshake.js';
 import { HeadBuffer } from './capped-output.js';
 import { agentSearchDirs, type LocatedAgent, locateAgent } from './find-executable.js';
 import type { AgentLaunchSpec } from './launch-specs.js';

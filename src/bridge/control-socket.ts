@@ -11,7 +11,7 @@ import { connect, createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isProcessAlive } from './start-lock.js';
+import { isProcessAlive } from '../process-liveness.js';
 
 /** sun_path holds 104-108 bytes; a longer home has no control socket (status then says less). */
 const MAX_SOCKET_PATH_BYTES = 100;

@@ -13,7 +13,8 @@ import { z } from 'zod';
 import { isLoopbackHost } from '../config.js';
 import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isProcessAlive, tryAcquireStartLock } from './start-lock.js';
+import { isProcessAlive } from '../process-liveness.js';
+import { tryAcquireStartLock } from './start-lock.js';
 
 export const DAEMON_INFO_FILE = 'daemon.json';
 export const DAEMON_LOG_FILE = 'daemon.log';

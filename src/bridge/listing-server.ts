@@ -5,6 +5,7 @@
  * ever run, its database says the daemon is not there yet instead of pretending.
  */
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { AgentBackends } from '../agents/backends.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/db.js';
 import { BoocoderError } from '../errors.js';
@@ -18,5 +19,11 @@ function daemonNotUp(): never {
 
 export function createListingServer(config: Config, logger: Logger): McpServer {
   const absent = new Proxy({}, { get: daemonNotUp });
-  return createServer({ config, logger, db: absent as Db, events: absent as TaskEvents });
+  return createServer({
+    config,
+    logger,
+    db: absent as Db,
+    events: absent as TaskEvents,
+    backends: absent as AgentBackends,
+  });
 }

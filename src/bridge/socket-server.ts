@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../http/http-server.js';
 import type { Logger } from '../log.js';
+import { isProcessAlive } from '../process-liveness.js';
 import { LineServerTransport } from './line-transport.js';
-import { isProcessAlive } from './start-lock.js';
 
 /** sun_path holds 108 bytes on Linux and 104 on macOS; a longer home falls back to HTTP. */
 const MAX_SOCKET_PATH_BYTES = 100;

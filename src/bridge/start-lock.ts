@@ -1,12 +1,13 @@
 /**
  * A lock file so that bridges starting at the same moment spawn ONE daemon: the embedded
  * database can be opened by one process only, and a second daemon would fail or, worse, race.
- * The lock is created with O_EXCL; it is stale when its holder's pid is dead or it is older than
- * `staleMs` (a starter that has not produced a daemon by then has given up).
+ * The lock is created with O_EXCL; it is stale when its holder's pid is dead (a zombie counts as
+ * dead) or it is older than `staleMs` (a starter that has not produced a daemon by then has given up).
  */
 import { randomUUID } from 'node:crypto';
 import { link, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isProcessAlive } from '../process-liveness.js';
 
 export const START_LOCK_FILE = 'daemon.start.lock';
 
@@ -14,16 +15,6 @@ interface LockContent {
   pid: number;
   nonce: string;
   createdAt: number;
-}
-
-/** True while `pid` names a running process (EPERM: it runs, as another user). */
-export function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function parseLock(raw: string): LockContent | undefined {

@@ -65,3 +65,8 @@ export async function listAvailableAgents(db: Queryable): Promise<AvailableAgent
   const { rows } = await db.query('SELECT * FROM available_agents ORDER BY name');
   return rows.map((r) => toCamel<AvailableAgent>(r));
 }
+
+export async function findAvailableAgent(db: Queryable, name: string): Promise<AvailableAgent | undefined> {
+  const { rows } = await db.query('SELECT * FROM available_agents WHERE name = $1', [name]);
+  return rows[0] ? toCamel<AvailableAgent>(rows[0]) : undefined;
+}

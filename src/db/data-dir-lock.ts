@@ -12,6 +12,7 @@ import { linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync 
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { BoocoderError } from '../errors.js';
+import { isProcessAlive } from '../process-liveness.js';
 
 export interface DataDirLock {
   readonly path: string;
@@ -118,11 +119,9 @@ function isHolderAlive(lockPath: string, holder: Holder): boolean {
   // Our own pid: either we hold it (a second open in this process) or a previous process with the
   // same pid did, as after a container restart where boocoder is pid 1 every time.
   if (holder.pid === process.pid) return heldLocks.get(lockPath) === holder.token;
-  try {
-    process.kill(holder.pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // EPERM: alive, owned by another user
-  }
+  // A zombie is not a holder: a daemon killed with -9 whose parent never reaps it would otherwise
+  // lock the home for good.
+  if (!isProcessAlive(holder.pid)) return false;
   const started = processStartTime(holder.pid);
   return started === undefined || started <= holder.startedAt + PID_REUSE_SLACK_MS;
 }

@@ -4,35 +4,21 @@
  * dispatcher still holds the task's lease.
  */
 import { join } from 'node:path';
-import {
-  type AcpRunResult,
-  cancelledBeforeSession,
-  openGatedAcpSession,
-  type RunAcpTaskOptions,
-  runAcpTask,
-} from '../agents/acp-driver.js';
-import { buildAgentEnv } from '../agents/agent-env.js';
+import type { AgentTurnResult, BackendSession } from '../agents/agent-backend.js';
+import { backendOf } from '../agents/backends.js';
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
-import {
-  continuableSessionId,
-  findAgentSession,
-  markAgentSessionActive,
-  recordAgentSessionRun,
-} from '../db/agent-sessions.js';
+import { findAgentSession, markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessions.js';
 import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
 import { finishTask, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
-import { agentSessionBackend } from '../services/execution-path.js';
 import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
 import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
-import { runHeadlessTurn } from './headless-turn.js';
-import { runOpencodeServeTurn } from './opencode-serve-turn.js';
 import { prepareSessionWorktree } from './session-worktree.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
 
@@ -44,65 +30,11 @@ async function recordFailure(deps: Deps, task: Task, owner: string, err: unknown
   });
 }
 
-interface AgentTurn {
-  run?: AcpRunResult;
+/** How the task's turn went: its result or its error, and whether the agent's process was lost. */
+interface FinishedTurn {
+  run?: AgentTurnResult;
   error?: unknown;
-  /** The agent process died (or was killed) during the task. */
   processLost: boolean;
-  /**
-   * Hands the warm session back to the pool. Called only once the task's result is recorded: an
-   * idle timer started earlier could mark the session closed before the result marks it idle.
-   */
-  release: () => Promise<void>;
-}
-
-const nothingToRelease = async (): Promise<void> => {};
-
-/**
- * Runs the task's prompt on the chat's warm session for the agent when there is one with the same
- * config (recording its pid again for this task), else on a new one that is kept warm afterwards.
- */
-async function runAgentTurn(
-  deps: Deps,
-  chatId: string,
-  agent: string,
-  configHash: string,
-  o: RunAcpTaskOptions,
-): Promise<AgentTurn> {
-  const pool = deps.warmSessions;
-  if (!pool) {
-    try {
-      return { run: await runAcpTask(o), processLost: false, release: nothingToRelease };
-    } catch (error) {
-      return { error, processLost: isBoocoderError(error, 'E_AGENT_FAILED'), release: nothingToRelease };
-    }
-  }
-  const key = { chatId, agent };
-  let lease: Awaited<ReturnType<typeof pool.acquire>>;
-  try {
-    lease = await pool.acquire(key, configHash, () => openGatedAcpSession(o));
-  } catch (error) {
-    return { error, processLost: isBoocoderError(error, 'E_AGENT_FAILED'), release: nothingToRelease };
-  }
-  if (!lease) return { run: cancelledBeforeSession(), processLost: false, release: nothingToRelease };
-  const { session } = lease;
-  const turn: AgentTurn = { processLost: false, release: () => pool.release(key, session) };
-  try {
-    if (lease.reused) await o.onSpawn?.(session.pid);
-    turn.run = await session.prompt({
-      text: o.prompt,
-      ...(o.signal ? { signal: o.signal } : {}),
-      timeoutMs: o.timeoutMs,
-      ...(o.onPermissionRequest ? { onPermissionRequest: o.onPermissionRequest } : {}),
-    });
-  } catch (error) {
-    turn.error = error;
-  }
-  turn.processLost = !session.alive;
-  // A client's cancel stops the agent too (after session/cancel let it end its turn): whoever
-  // cancels expects nothing of that agent to keep running, and the next task starts it fresh.
-  if (o.signal?.reason === 'cancel') await session.close();
-  return turn;
 }
 
 async function runAgent(
@@ -126,64 +58,43 @@ async function runAgent(
   }
   const wt = await prepareSessionWorktree(deps, project, task.sessionId, join(deps.config.home, 'worktrees'));
   await setTaskWorktree(deps.db, task.id, wt.path);
-  const native = task.executionPath === 'native';
+  const backend = backendOf(deps.backends, task.executionPath);
   const key = {
     chatId: task.chatId,
     agent,
     sessionId: task.sessionId,
     worktreeId: wt.id,
-    backend: agentSessionBackend(task.executionPath),
+    backend: backend.sessionBackend,
   };
   const configHash = configHashOf(agent, spec, task, wt.path);
   const previous = await findAgentSession(deps.db, task.chatId, agent);
   await markAgentSessionActive(deps.db, key, configHash);
-  if (key.backend === 'headless') {
-    const run = await runHeadlessTurn(deps, ctx, {
+  const logger = deps.logger.child({ taskId: task.id, agent });
+  let session: BackendSession | undefined;
+  const turn: FinishedTurn = { processLost: false };
+  try {
+    session = await backend.openSession({
       task,
       spec,
       cwd: wt.path,
       previous,
       configHash,
-      permissions,
+      signal: ctx.signal,
+      ...(gate.asker ? { asker: gate.asker } : {}),
+      onSpawn: agentProcessRecorder(deps, task.id, ctx.owner, logger),
+      logger,
     });
-    return recordTurn(deps, task, ctx, { agent, project, wt, turn: { ...run, release: nothingToRelease } });
+    turn.run = await session.runTurn();
+  } catch (error) {
+    turn.error = error;
   }
-
-  const turn = native
-    ? {
-        ...(await runOpencodeServeTurn(deps, {
-          spec,
-          cwd: wt.path,
-          prompt: task.input,
-          signal: ctx.signal,
-          previous,
-          configHash,
-          ...(task.model ? { model: task.model } : {}),
-          ...(gate.asker ? { asker: gate.asker } : {}),
-        })),
-        release: nothingToRelease,
-      }
-    : await runAgentTurn(deps, task.chatId, agent, configHash, {
-        spec,
-        cwd: wt.path,
-        prompt: task.input,
-        model: task.model ?? undefined,
-        mode: task.modeId ?? undefined,
-        thinking: task.thinkingOptionId ?? undefined,
-        features: task.featureValues ?? undefined,
-        // When no live process holds it any more (a restart, an idle close): ACP session/load.
-        resumeSessionId: continuableSessionId(previous, 'acp_warm', configHash),
-        env: buildAgentEnv({ spec, home: deps.config.home, childEnv: deps.config.childEnv }),
-        signal: ctx.signal,
-        timeoutMs: deps.config.taskTimeoutMs,
-        ...(gate.asker ? { onPermissionRequest: gate.asker } : {}),
-        logger: deps.logger.child({ taskId: task.id, agent }),
-        onSpawn: agentProcessRecorder(deps, task.id, ctx.owner, deps.logger),
-      });
+  turn.processLost = session ? session.processLost : isBoocoderError(turn.error, 'E_AGENT_FAILED');
   try {
     await recordTurn(deps, task, ctx, { agent, project, wt, turn });
   } finally {
-    await turn.release();
+    // Only once the result is recorded: an idle timer started earlier could mark a warm session
+    // closed before the result marks it idle.
+    await session?.release();
   }
 }
 
@@ -191,7 +102,7 @@ interface TurnRecord {
   agent: string;
   project: NonNullable<Awaited<ReturnType<typeof findProject>>>;
   wt: Awaited<ReturnType<typeof prepareSessionWorktree>>;
-  turn: AgentTurn;
+  turn: FinishedTurn;
 }
 
 /** Captures what the agent changed and records the task's result, while the lease is still ours. */

@@ -3,6 +3,7 @@
 import { lockProjectWorktrees, type Project } from '../db/projects.js';
 import { findActiveWorktree, insertWorktree, type WorktreeRow } from '../db/worktrees.js';
 import type { Deps } from '../services/deps.js';
+import { requireProjectFolder } from '../worktrees/repository.js';
 import { resetWorktree } from '../worktrees/reset.js';
 import { ensureSessionWorktree } from '../worktrees/worktrees.js';
 
@@ -24,6 +25,8 @@ export async function prepareSessionWorktree(
   sessionId: string,
   worktreesRoot: string,
 ): Promise<PreparedWorktree> {
+  // A task queued before the folder went (or by session id) fails with a code saying so, not E_INTERNAL.
+  await requireProjectFolder(project.rootPath, 'the task could not start');
   const ensure = () => ensureSessionWorktree({ repoPath: project.rootPath, worktreesRoot, sessionId });
   // On PGlite one process owns the database, and ensureSessionWorktree already queues in-process;
   // a PGlite transaction would also hold up every other query while git runs.

@@ -1,6 +1,6 @@
 /** What a finished agent run means for its task, and what identifies the session config it ran with. */
 import { createHash } from 'node:crypto';
-import type { AcpRunResult } from '../agents/acp-driver.js';
+import type { AgentTurnResult } from '../agents/agent-backend.js';
 import type { AgentLaunchSpec } from '../agents/launch-specs.js';
 import type { Task } from '../db/rows.js';
 import type { TaskOutcome } from '../db/tasks.js';
@@ -11,7 +11,7 @@ const SUMMARY_MAX = 16 * 1024;
 
 /** The task's final state from the agent's run, its error and why the run was stopped. */
 export function outcomeOf(
-  run: AcpRunResult | undefined,
+  run: AgentTurnResult | undefined,
   err: unknown,
   stop: StopReason | undefined,
 ): TaskOutcome {

@@ -78,6 +78,21 @@ export function containsInitialize(body: unknown): boolean {
   return Array.isArray(body) ? body.some((m) => isInitializeRequest(m)) : isInitializeRequest(body);
 }
 
+/** True when the body holds a JSON-RPC request (not a notification, not a response) other than initialize. */
+export function containsWorkRequest(body: unknown): boolean {
+  const isWork = (m: unknown) => {
+    const msg = m as { method?: unknown; id?: unknown } | null;
+    return (
+      typeof msg === 'object' &&
+      msg !== null &&
+      typeof msg.method === 'string' &&
+      msg.id !== undefined &&
+      msg.method !== 'initialize'
+    );
+  };
+  return Array.isArray(body) ? body.some(isWork) : isWork(body);
+}
+
 export function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(', ') : value;

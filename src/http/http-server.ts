@@ -18,7 +18,14 @@ import {
   isWildcardHost,
   normaliseOrigin,
 } from './guards.js';
-import { containsInitialize, header, readJsonBody, sendJson, sendRpcError } from './http-io.js';
+import {
+  containsInitialize,
+  containsWorkRequest,
+  header,
+  readJsonBody,
+  sendJson,
+  sendRpcError,
+} from './http-io.js';
 import { createSessionRegistry, type HttpSession, type SessionRegistry } from './session-registry.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -32,6 +39,10 @@ export interface HttpServerOptions {
   allowedOrigins: readonly string[];
   maxSessions: number;
   sessionIdleMs: number;
+  /** The idle time of a session that never sent a request after initialize (default: sessionIdleMs). */
+  unusedSessionIdleMs?: number;
+  /** True while a session's server has a live resource subscription: never evicted when full. */
+  hasSubscriptions?: (server: McpServer) => boolean;
   maxBodyBytes?: number;
   logger: Logger;
   createMcpServer: () => McpServer;
@@ -92,6 +103,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const sessions: SessionRegistry = createSessionRegistry({
     maxSessions: options.maxSessions,
     sessionIdleMs: options.sessionIdleMs,
+    unusedSessionIdleMs: options.unusedSessionIdleMs,
+    hasSubscriptions: options.hasSubscriptions,
     createMcpServer: options.createMcpServer,
     logger,
   });
@@ -102,7 +115,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     session: HttpSession,
     body?: unknown,
   ) => {
-    sessions.track(session, res);
+    sessions.track(session, res, req.method === 'GET' ? 'stream' : 'request');
+    if (containsWorkRequest(body)) sessions.markUsed(session);
     await session.transport.handleRequest(req, res, body);
   };
 
@@ -134,7 +148,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     const session = await sessions.open();
     if (!session) {
       logger.warn('http session refused: too many sessions', { maxSessions: options.maxSessions });
-      sendRpcError(res, 503, -32000, 'too many open sessions; close an idle client and retry');
+      sendRpcError(res, 503, -32000, 'too many sessions with requests in flight; retry in a moment');
       return;
     }
     await handleSessionRequest(req, res, session, body.value);

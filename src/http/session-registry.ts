@@ -2,6 +2,11 @@
  * The HTTP endpoint's sessions: one McpServer and one transport per client session, a bound on
  * how many exist, and reaping of sessions whose client went away without a DELETE.
  *
+ * A full registry evicts rather than refuses: clients that went away while holding a GET event
+ * stream open (the socket lingers until TCP notices) would otherwise lock every new client out.
+ * The least recently active session goes, but never one with a request in flight (its caller is
+ * waiting for the answer) nor one with a live resource subscription (its client is listening).
+ *
  * A fresh McpServer per session is deliberate: one server shared across transports sent one
  * client's responses and notifications to another (GHSA-345p-7cg4-v4c7).
  */
@@ -18,13 +23,24 @@ export interface HttpSession {
   readonly server: McpServer;
   /** Responses still open (a running request, a listening SSE stream): such a session is not idle. */
   open: number;
+  /** Of those, requests (POST, DELETE) still being answered: such a session is never evicted. */
+  inFlight: number;
+  /** True once the client sent a request other than initialize (notifications do not count). */
+  used: boolean;
   lastActive: number;
   closed: boolean;
 }
 
+/** What a response on a session is: a request being answered, or a GET event stream. */
+export type ResponseKind = 'request' | 'stream';
+
 export interface SessionRegistryOptions {
   maxSessions: number;
   sessionIdleMs: number;
+  /** The idle time of a session that never sent a request after initialize (default: sessionIdleMs). */
+  unusedSessionIdleMs?: number;
+  /** True while the session's server has a live resource subscription: it is then never evicted. */
+  hasSubscriptions?: (server: McpServer) => boolean;
   createMcpServer: () => McpServer;
   logger: Logger;
   now?: () => number;
@@ -32,10 +48,15 @@ export interface SessionRegistryOptions {
 
 export interface SessionRegistry {
   get(id: string): HttpSession | undefined;
-  /** Opens a session slot for an `initialize` request, or undefined when maxSessions are open. */
+  /**
+   * Opens a session slot for an `initialize` request, evicting the least recently active evictable
+   * session when maxSessions are open; undefined when none can be evicted.
+   */
   open(): Promise<HttpSession | undefined>;
   /** Counts `res` as activity on the session until it closes. */
-  track(session: HttpSession, res: ServerResponse): void;
+  track(session: HttpSession, res: ServerResponse, kind: ResponseKind): void;
+  /** Records that the client sent a request beyond initialize: it earns the full idle time. */
+  markUsed(session: HttpSession): void;
   close(session: HttpSession, reason: string): Promise<void>;
   closeIdle(): Promise<number>;
   closeAll(): Promise<void>;
@@ -46,6 +67,8 @@ export interface SessionRegistry {
 
 export function createSessionRegistry(options: SessionRegistryOptions): SessionRegistry {
   const { maxSessions, sessionIdleMs, createMcpServer, logger } = options;
+  const unusedIdleMs = Math.min(options.unusedSessionIdleMs ?? sessionIdleMs, sessionIdleMs);
+  const hasSubscriptions = options.hasSubscriptions ?? (() => false);
   const now = options.now ?? Date.now;
   // Every session, initialised or not, counts against maxSessions: counting only initialised
   // ones would let a burst of concurrent initialize requests overshoot the bound.
@@ -70,12 +93,30 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
     }
   };
 
+  /** The least recently active session that may be evicted, if any. */
+  const evictable = (): HttpSession | undefined => {
+    let oldest: HttpSession | undefined;
+    for (const s of all) {
+      // Uninitialised sessions have their initialize in flight, so they are skipped here too.
+      if (s.inFlight > 0 || hasSubscriptions(s.server)) continue;
+      if (!oldest || s.lastActive < oldest.lastActive) oldest = s;
+    }
+    return oldest;
+  };
+
   const open = async (): Promise<HttpSession | undefined> => {
-    if (all.size >= maxSessions) return undefined;
+    while (all.size >= maxSessions) {
+      const victim = evictable();
+      if (!victim) return undefined;
+      logger.info('http session evicted to make room for a new client', { sessionId: victim.id });
+      await close(victim, 'evicted');
+    }
     const server = createMcpServer();
     const session: HttpSession = {
       server,
       open: 0,
+      inFlight: 0,
+      used: false,
       lastActive: now(),
       closed: false,
       transport: new StreamableHTTPServerTransport({
@@ -101,18 +142,23 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
     return session;
   };
 
-  const track = (session: HttpSession, res: ServerResponse) => {
+  const track = (session: HttpSession, res: ServerResponse, kind: ResponseKind) => {
+    const request = kind === 'request' ? 1 : 0;
     session.open += 1;
+    session.inFlight += request;
     session.lastActive = now();
     res.once('close', () => {
       session.open -= 1;
+      session.inFlight -= request;
       session.lastActive = now();
     });
   };
 
   const closeIdle = async () => {
-    const cutoff = now() - sessionIdleMs;
-    const idle = [...all].filter((s) => s.open === 0 && s.lastActive <= cutoff);
+    const t = now();
+    const idle = [...all].filter(
+      (s) => s.open === 0 && s.lastActive <= t - (s.used ? sessionIdleMs : unusedIdleMs),
+    );
     await Promise.all(idle.map((s) => close(s, 'idle')));
     return idle.length;
   };
@@ -121,6 +167,9 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
     get: (id) => byId.get(id),
     open,
     track,
+    markUsed: (session) => {
+      session.used = true;
+    },
     close,
     closeIdle,
     closeAll: async () => {
@@ -129,7 +178,7 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
     size: () => all.size,
     startReaper: () => {
       // Sweep a few times per idle period so a session lives at most ~1.25 × sessionIdleMs.
-      const every = Math.min(60_000, Math.max(10, Math.floor(sessionIdleMs / 4)));
+      const every = Math.min(60_000, Math.max(10, Math.floor(unusedIdleMs / 4)));
       const timer = setInterval(() => {
         closeIdle().catch((err) => logger.warn('idle session sweep failed', { err }));
       }, every);

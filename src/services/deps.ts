@@ -1,6 +1,7 @@
 /** What services, tools and the dispatcher share. Built once per process by src/app.ts. */
-import type { OpencodeServerHolder } from '../agents/opencode-serve-holder.js';
-import type { WarmSessions } from '../agents/warm-sessions.js';
+import type { WarmSessions } from '../agents/acp/warm-sessions.js';
+import type { AgentBackends } from '../agents/backends.js';
+import type { OpencodeServerHolder } from '../agents/opencode-serve/holder.js';
 import type { Config } from '../config.js';
 import type { Db } from '../db/db.js';
 import type { SlotReserver } from '../dispatcher/slot-reservation.js';
@@ -12,6 +13,8 @@ export interface Deps {
   config: Config;
   logger: Logger;
   events: TaskEvents;
+  /** The backend of each execution path: the dispatcher runs every task's turn through one. */
+  backends: AgentBackends;
   /** Live agent sessions kept between a chat's tasks; without it every task starts its agent. */
   warmSessions?: WarmSessions;
   /** The shared `opencode serve` for tasks on the native execution path, started on first use. */

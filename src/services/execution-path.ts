@@ -5,14 +5,13 @@
  *   headless → 'pty'    one headless CLI run per task printing JSON lines, resumed by session id
  *   serve    → 'native' opencode's shared `opencode serve` over HTTP (opencode only)
  */
-import { HEADLESS_AGENT_NAMES, hasHeadlessSpec } from '../agents/headless-specs.js';
+import type { StoredExecutionPath } from '../agents/backends.js';
+import { HEADLESS_AGENT_NAMES, hasHeadlessSpec } from '../agents/headless/specs.js';
 import type { Config } from '../config.js';
-import type { AgentSession } from '../db/agent-sessions.js';
 import { BoocoderError } from '../errors.js';
 
 export const EXECUTION_PATH_CHOICES = ['acp', 'headless', 'serve'] as const;
 export type ExecutionPathChoice = (typeof EXECUTION_PATH_CHOICES)[number];
-export type StoredExecutionPath = 'acp' | 'native' | 'pty';
 
 /**
  * The stored execution path for a task of `agent`. Without a request: opencode on its shared
@@ -56,10 +55,4 @@ export function chooseExecutionPath(
     'E_INVALID_INPUT',
     `unknown execution_path; use one of ${EXECUTION_PATH_CHOICES.join(', ')}`,
   );
-}
-
-/** The agent_sessions backend that runs a task on `executionPath`. */
-export function agentSessionBackend(executionPath: string | null): AgentSession['backend'] {
-  if (executionPath === 'native') return 'opencode_server';
-  return executionPath === 'pty' ? 'headless' : 'acp_warm';
 }

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Queryable } from '../db/db.js';
 import { findProject, type Project, upsertProject } from '../db/projects.js';
 import { BoocoderError } from '../errors.js';
+import { requireProjectFolder } from '../worktrees/repository.js';
 import { resolveRepository } from '../worktrees/worktrees.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -30,6 +31,8 @@ export async function resolveProject(db: Queryable, project: string): Promise<Pr
     const found = await findProject(db, project);
     if (!found)
       throw new BoocoderError('E_PROJECT_NOT_FOUND', `no project has id ${project}; pass a repository path`);
+    // Queued anyway, the task would fail in the dispatcher a moment later: refuse it now.
+    await requireProjectFolder(found.rootPath, 'no task was queued');
     return found;
   }
   if (!isAbsolute(project)) {

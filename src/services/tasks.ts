@@ -6,6 +6,7 @@ import type { Task, TaskState } from '../db/rows.js';
 import * as tasks from '../db/tasks.js';
 import { handOverInserted } from '../dispatcher/slot-reservation.js';
 import { BoocoderError } from '../errors.js';
+import { refuseUnusableAgent } from './agents.js';
 import type { Deps } from './deps.js';
 import { chooseExecutionPath } from './execution-path.js';
 import { pathFromRoots, resolveProject } from './projects.js';
@@ -113,6 +114,7 @@ export async function queueTask(
   const agent = input.agent ?? deps.config.defaultAgent;
   const spec = resolveLaunchSpec(agent, deps.config.agents);
   const executionPath = chooseExecutionPath(deps.config, agent, input.executionPath);
+  await refuseUnusableAgent(deps, spec);
   const project = await resolveProject(deps.db, projectRef);
   if ((await tasks.countQueuedTasks(deps.db, project.id)) >= deps.config.maxQueuedPerProject) {
     throw new BoocoderError(

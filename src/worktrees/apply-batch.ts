@@ -13,6 +13,7 @@ import { BoocoderError } from '../errors.js';
 import { BatchPathGuard, type FileChange, type FileState, matches, statesOf } from './apply-guards.js';
 import { forEachLimited, readBlobs } from './blob-batch.js';
 import { assertNoSymlinkInPath, assertSafeRepoPath, describePath } from './path-policy.js';
+import { projectMissingError } from './repository.js';
 
 /** Files checked or written at once: enough to overlap fsyncs, few enough to bound open files. */
 const CONCURRENCY = 16;
@@ -194,7 +195,11 @@ async function execute(root: string, steps: Step[], blobs: Map<string, Buffer>):
 
 async function transitionAll(repoRoot: string, changes: readonly FileChange[], direction: Direction) {
   if (changes.length === 0) return;
-  const root = await realpath(repoRoot);
+  const root = await realpath(repoRoot).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR')
+      throw projectMissingError(`nothing was ${direction === 'apply' ? 'applied' : 'reverted'}`, err);
+    throw err;
+  });
   const planned = planSteps(changes, direction);
   // The blobs are read while the files are checked: a large capture's blobs are packed, and the
   // git process that reads them takes as long to start as the whole check. A batch the check

@@ -19,6 +19,29 @@ export interface Repository {
   commonDir: string;
 }
 
+/**
+ * The error for a registered project whose folder is gone (moved or deleted since it was
+ * registered). Without it the ENOENT of the first realpath surfaced as E_INTERNAL. `consequence`
+ * says what was not done; the path itself stays out of the message (it is the server's host path).
+ */
+export function projectMissingError(consequence: string, cause?: unknown): BoocoderError {
+  return new BoocoderError(
+    'E_PROJECT_MISSING',
+    `the project's repository folder is gone (moved or deleted), so ${consequence}. Put the repository back where it was and try again, or reject its pending changes (apply_change action=reject works without the folder); to work on the repository at its new place, queue a task with its new path, which registers it as a project`,
+    {},
+    { cause },
+  );
+}
+
+/** Throws E_PROJECT_MISSING unless `rootPath` is still a folder. */
+export async function requireProjectFolder(rootPath: string, consequence: string): Promise<void> {
+  const info = await stat(rootPath).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return undefined;
+    throw err;
+  });
+  if (!info?.isDirectory()) throw projectMissingError(consequence);
+}
+
 async function realDirectory(path: string): Promise<string> {
   let real: string;
   try {

@@ -9,7 +9,7 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveRecordsDir } from '../../src/agents/opencode-serve-orphans.js';
+import { serveRecordsDir } from '../../src/agents/opencode-serve/orphans.js';
 import { type ModelServer, startModelServer } from '../fixtures/model-server/model-server.js';
 import {
   type FakeUserHome,

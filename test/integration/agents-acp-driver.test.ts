@@ -2,7 +2,8 @@ import { mkdtemp, readFile, realpath, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AcpRunResult, type RunAcpTaskOptions, runAcpTask } from '../../src/agents/acp-driver.js';
+import { type RunAcpTaskOptions, runAcpTask } from '../../src/agents/acp/driver.js';
+import type { AgentTurnResult } from '../../src/agents/agent-backend.js';
 import { isProcessGroupAlive } from '../../src/agents/process-group.js';
 import { BoocoderError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
@@ -27,7 +28,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function run(prompt: string, extra: Partial<RunAcpTaskOptions> = {}): Promise<AcpRunResult> {
+function run(prompt: string, extra: Partial<RunAcpTaskOptions> = {}): Promise<AgentTurnResult> {
   return runAcpTask({
     spec: acpTestAgentSpec(),
     cwd: dir,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runHeadlessTask } from '../../src/agents/headless-run.js';
+import { runHeadlessTask } from '../../src/agents/headless/run.js';
 import { resolveLaunchSpec } from '../../src/agents/launch-specs.js';
 import { readProcStat } from '../../src/agents/orphaned-agents.js';
 import { isProcessGroupAlive } from '../../src/agents/process-group.js';

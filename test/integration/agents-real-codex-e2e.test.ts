@@ -10,7 +10,7 @@ import { mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acpHandshake } from '../../src/agents/acp-handshake.js';
+import { acpHandshake } from '../../src/agents/acp/handshake.js';
 import { buildAgentEnv } from '../../src/agents/agent-env.js';
 import { resolveLaunchSpec } from '../../src/agents/launch-specs.js';
 import { isProcessGroupAlive } from '../../src/agents/process-group.js';

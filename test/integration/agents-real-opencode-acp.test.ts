@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runAcpTask } from '../../src/agents/acp-driver.js';
+import { runAcpTask } from '../../src/agents/acp/driver.js';
 import { buildAgentEnv } from '../../src/agents/agent-env.js';
 import { type AgentLaunchSpec, resolveLaunchSpec } from '../../src/agents/launch-specs.js';
 import { probeAgents } from '../../src/agents/probe.js';

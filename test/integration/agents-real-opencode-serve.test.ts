@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OpencodeServer } from '../../src/agents/opencode-serve.js';
+import { OpencodeServer } from '../../src/agents/opencode-serve/server.js';
 import { isProcessGroupAlive } from '../../src/agents/process-group.js';
 import { BoocoderError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';

@@ -10,11 +10,11 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readDaemonInfo } from '../../src/bridge/daemon-discovery.js';
-import { isProcessAlive } from '../../src/bridge/start-lock.js';
 import { runStdioBridge } from '../../src/bridge/stdio-bridge.js';
 import { isBoocoderError } from '../../src/errors.js';
 import { type RunningHttpServer, startHttpServer } from '../../src/http/http-server.js';
 import { silentLogger } from '../../src/log.js';
+import { isProcessAlive } from '../../src/process-liveness.js';
 import { createEchoServer, type EchoResult } from '../fixtures/echo-mcp-server.js';
 import { StreamPairTransport } from '../helpers/stream-pair-transport.js';
 

@@ -10,12 +10,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { OpencodeServerHolder } from '../../src/agents/opencode-serve-holder.js';
+import { OpencodeServerHolder } from '../../src/agents/opencode-serve/holder.js';
 import {
   reapOrphanedServes,
   recordServeProcess,
   serveRecordsDir,
-} from '../../src/agents/opencode-serve-orphans.js';
+} from '../../src/agents/opencode-serve/orphans.js';
 import { type AgentProcessRecord, describeAgentProcess } from '../../src/agents/orphaned-agents.js';
 import { isProcessGroupAlive } from '../../src/agents/process-group.js';
 import { silentLogger } from '../../src/log.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InitializeResponse } from '@agentclientprotocol/sdk/unstable';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { chooseAuthMethod } from '../../src/agents/acp-authenticate.js';
+import { chooseAuthMethod } from '../../src/agents/acp/authenticate.js';
 import { resolveLaunchSpec } from '../../src/agents/launch-specs.js';
 
 // codex-acp 0.16's initialize answer, trimmed to its auth methods.

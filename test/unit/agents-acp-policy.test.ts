@@ -1,7 +1,7 @@
 import type { PermissionOption, SessionUpdate } from '@agentclientprotocol/sdk/unstable';
 import { describe, expect, it } from 'vitest';
-import { choosePermission } from '../../src/agents/acp-driver.js';
-import { AcpTurnRecord, toRunUsage } from '../../src/agents/acp-turn-record.js';
+import { AcpTurnRecord, toRunUsage } from '../../src/agents/acp/turn-record.js';
+import { choosePermission } from '../../src/agents/acp-client-policy.js';
 import { HeadBuffer, TailBuffer } from '../../src/agents/capped-output.js';
 import { agentSearchDirs } from '../../src/agents/find-executable.js';
 import { parseVersion } from '../../src/agents/probe.js';

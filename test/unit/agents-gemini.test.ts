@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readFile, realpath, rm, stat, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AcpTurnRecord, quotaUsageOf } from '../../src/agents/acp-turn-record.js';
+import { AcpTurnRecord, quotaUsageOf } from '../../src/agents/acp/turn-record.js';
 import { buildAgentEnv, planAgentEnv } from '../../src/agents/agent-env.js';
 import {
   chooseGeminiAuthType,

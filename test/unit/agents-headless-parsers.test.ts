@@ -13,7 +13,7 @@ import {
   parseGeminiEvent,
   parseOpencodeEvent,
   parseQwenEvent,
-} from '../../src/agents/headless-parsers.js';
+} from '../../src/agents/headless/parsers.js';
 
 const fixture = (name: string) =>
   readFileSync(new URL(`../fixtures/headless/${name}`, import.meta.url), 'utf8').split('\n');

@@ -3,15 +3,15 @@
  * argv (it goes on stdin), and values that do (model, session id) cannot pose as options.
  */
 import { describe, expect, it } from 'vitest';
-import { LineSplitter } from '../../src/agents/headless-run.js';
+import { LineSplitter } from '../../src/agents/headless/run.js';
 import {
   buildHeadlessCommand,
   canResumeHeadless,
   reportsSessionUsageTotals,
-} from '../../src/agents/headless-specs.js';
+} from '../../src/agents/headless/specs.js';
 import { resolveLaunchSpec } from '../../src/agents/launch-specs.js';
 import { isBoocoderError } from '../../src/errors.js';
-import { agentSessionBackend, chooseExecutionPath } from '../../src/services/execution-path.js';
+import { chooseExecutionPath } from '../../src/services/execution-path.js';
 
 const caught = (fn: () => unknown): unknown => {
   try {
@@ -118,9 +118,6 @@ describe('chooseExecutionPath', () => {
     expect(chooseExecutionPath(serve, 'opencode', 'acp')).toBe('acp');
     expect(chooseExecutionPath(auto, 'opencode', 'serve')).toBe('native');
     expect(chooseExecutionPath(auto, 'codex', 'headless')).toBe('pty');
-    expect(agentSessionBackend('pty')).toBe('headless');
-    expect(agentSessionBackend('native')).toBe('opencode_server');
-    expect(agentSessionBackend('acp')).toBe('acp_warm');
   });
 
   it.each([

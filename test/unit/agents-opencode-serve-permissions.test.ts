@@ -14,7 +14,7 @@ import {
   answerServePermission,
   replyOf,
   toAcpPermissionRequest,
-} from '../../src/agents/opencode-serve-permissions.js';
+} from '../../src/agents/opencode-serve/permissions.js';
 import { silentLogger } from '../../src/log.js';
 
 let root: string;

@@ -8,7 +8,7 @@ import {
   sessionConfigOptions,
   sessionModels,
   sessionModes,
-} from '../../src/agents/acp-session-config.js';
+} from '../../src/agents/acp/session-config.js';
 import { BoocoderError } from '../../src/errors.js';
 
 const withConfigOptions: NewSessionResponse = {

@@ -11,17 +11,17 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import * as acp from '@agentclientprotocol/sdk/unstable';
-import { authenticateBeforeSession } from './acp-authenticate.js';
-import { type AgentInfo, agentInfoOf, INITIALIZE_PARAMS } from './acp-client-policy.js';
+import { type AgentInfo, agentInfoOf, INITIALIZE_PARAMS } from '../acp-client-policy.js';
+import type { AgentLaunchSpec } from '../launch-specs.js';
+import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from '../process-group.js';
+import { authenticateBeforeSession } from './authenticate.js';
 import {
   type ChoiceInfo,
   type ConfigOptionInfo,
   sessionConfigOptions,
   sessionModels,
   sessionModes,
-} from './acp-session-config.js';
-import type { AgentLaunchSpec } from './launch-specs.js';
-import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from './process-group.js';
+} from './session-config.js';
 
 export interface AcpHandshake {
   /** The binary answered `initialize`: it speaks ACP. */

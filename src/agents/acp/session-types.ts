@@ -1,26 +1,12 @@
 /** What an ACP session is opened with, what a turn is given, and what a turn returns. */
 import type * as acp from '@agentclientprotocol/sdk/unstable';
-import type { Logger } from '../log.js';
-import type { AgentInfo, PermissionAsker } from './acp-client-policy.js';
-import type { SessionConfigChoice } from './acp-session-config.js';
-import type { AcpTurnRecord, AcpUsage } from './acp-turn-record.js';
-import type { FirstStartRelease } from './first-start-gate.js';
-import type { AgentLaunchSpec } from './launch-specs.js';
-
-export type AcpStopReason = acp.StopReason;
-
-export interface AcpRunResult {
-  stopReason: AcpStopReason;
-  /** Null only when the run was cancelled before the agent created a session. */
-  agentSessionId: string | null;
-  /** The agent's message chunks joined, capped at maxOutputChars. */
-  outputText: string;
-  outputTruncated: boolean;
-  /** How many session/update notifications arrived. */
-  updates: number;
-  usage?: AcpUsage;
-  agentInfo?: AgentInfo;
-}
+import type { Logger } from '../../log.js';
+import type { AgentInfo, PermissionAsker } from '../acp-client-policy.js';
+import type { AgentTurnResult, TurnStopReason } from '../agent-backend.js';
+import type { FirstStartRelease } from '../first-start-gate.js';
+import type { AgentLaunchSpec } from '../launch-specs.js';
+import type { SessionConfigChoice } from './session-config.js';
+import type { AcpTurnRecord } from './turn-record.js';
 
 export interface OpenAcpSessionOptions extends SessionConfigChoice {
   spec: AgentLaunchSpec;
@@ -37,7 +23,7 @@ export interface OpenAcpSessionOptions extends SessionConfigChoice {
   onSpawn?: (pid: number) => void | Promise<void>;
   /** Called once the agent has a session: see first-start-gate.ts. */
   reachedSession?: FirstStartRelease;
-  /** The chat's earlier session to continue with session/load (see acp-session-start.ts). */
+  /** The chat's earlier session to continue with session/load (see session-start.ts). */
   resumeSessionId?: string | undefined;
   killGraceMs?: number;
   maxOutputChars?: number;
@@ -59,11 +45,11 @@ export interface AcpPromptOptions {
 
 export function resultOf(
   record: AcpTurnRecord,
-  stopReason: AcpStopReason,
+  stopReason: TurnStopReason,
   agentSessionId: string | null,
   response: acp.PromptResponse | undefined,
   agentInfo: AgentInfo | undefined,
-): AcpRunResult {
+): AgentTurnResult {
   const usage = record.usage(response);
   return {
     stopReason,

@@ -2,13 +2,13 @@
  * `opencode serve`'s permission requests, judged and answered like an ACP agent's. opencode 1.18
  * sends `permission.asked` with {id, sessionID, permission, patterns, metadata, always, tool?} and
  * takes the answer at POST /permission/:id/reply as {reply: once | always | reject}. The request is
- * turned into an ACP permission request so that the one default policy (acp-client-policy.ts)
+ * turned into an ACP permission request so that the one default policy (../acp-client-policy.ts)
  * judges it and, under the `ask` policy, the same gate stores it for a human
  * (services/permissions.ts). Only `once` and `reject` are offered: `always` would store a grant in
  * the shared server and let later requests (of any task in the project) skip the question.
  */
 import type * as acp from '@agentclientprotocol/sdk/unstable';
-import { MAX_LOCATIONS, type PermissionResponder } from './acp-client-policy.js';
+import { MAX_LOCATIONS, type PermissionResponder } from '../acp-client-policy.js';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -3,18 +3,7 @@
  * PromptResponse. Pure: no I/O, so the accounting rules are unit-testable.
  */
 import type { Cost, PromptResponse, SessionUpdate, Usage } from '@agentclientprotocol/sdk/unstable';
-
-export interface AcpUsage {
-  /** Prompt tokens, cache reads and cache writes included. */
-  inputTokens: number;
-  /** Completion tokens, reasoning ("thought") tokens included. */
-  outputTokens: number;
-  /** Cumulative session cost as the agent reported it (usage_update.cost), when it does. */
-  cost?: number;
-  currency?: string;
-}
-
-export const DEFAULT_MAX_OUTPUT_CHARS = 64 * 1024;
+import { DEFAULT_MAX_OUTPUT_CHARS, type TurnUsage } from '../agent-backend.js';
 
 /** Agents are not trusted to send sane numbers: NaN, negatives and fractions become counts. */
 function count(value: number | null | undefined): number {
@@ -25,9 +14,9 @@ function count(value: number | null | undefined): number {
  * Maps ACP usage to what boocoder stores. ACP reports cache and reasoning tokens beside
  * input/output (opencode and claude-agent-acp both count them separately), so they are added in.
  */
-export function toRunUsage(usage: Usage | null | undefined, cost: Cost | undefined): AcpUsage | undefined {
+export function toRunUsage(usage: Usage | null | undefined, cost: Cost | undefined): TurnUsage | undefined {
   if (!usage && !cost) return undefined;
-  const result: AcpUsage = {
+  const result: TurnUsage = {
     inputTokens: count(usage?.inputTokens) + count(usage?.cachedReadTokens) + count(usage?.cachedWriteTokens),
     outputTokens: count(usage?.outputTokens) + count(usage?.thoughtTokens),
   };
@@ -112,7 +101,7 @@ export class AcpTurnRecord {
     return this.output;
   }
 
-  usage(response: PromptResponse | undefined): AcpUsage | undefined {
+  usage(response: PromptResponse | undefined): TurnUsage | undefined {
     const cost = this.lastCost && {
       ...this.lastCost,
       amount: Math.max(0, this.sessionCost - this.costBefore),

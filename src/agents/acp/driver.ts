@@ -1,20 +1,18 @@
 /**
  * Runs one coding task through an agent's ACP server over stdio: spawn, initialize, session/new,
  * one session/prompt, then stop the agent's whole process group. Callers store the result.
- * Warm sessions that outlive one task use openAcpSession (acp-session.ts) directly.
+ * The acp backend (backend.ts) opens its warm sessions through openGatedAcpSession.
  */
 import { stat } from 'node:fs/promises';
 import type * as acp from '@agentclientprotocol/sdk/unstable';
-import { BoocoderError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { choosePermission, type PermissionAsker } from './acp-client-policy.js';
-import { type AcpRunResult, openAcpSession } from './acp-session.js';
-import type { SessionConfigChoice } from './acp-session-config.js';
-import { enterFirstStart, type FirstStartRelease } from './first-start-gate.js';
-import { type AgentLaunchSpec, assertValidAgentName, isAcceptableCommand } from './launch-specs.js';
-
-export type { AcpRunResult, AcpStopReason } from './acp-session.js';
-export { choosePermission };
+import { BoocoderError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { PermissionAsker } from '../acp-client-policy.js';
+import type { AgentTurnResult } from '../agent-backend.js';
+import { enterFirstStart, type FirstStartRelease } from '../first-start-gate.js';
+import { type AgentLaunchSpec, assertValidAgentName, isAcceptableCommand } from '../launch-specs.js';
+import { openAcpSession } from './session.js';
+import type { SessionConfigChoice } from './session-config.js';
 
 /**
  * `model` (tasks.model, in the agent's own naming: "provider/model" for opencode), `mode`,
@@ -69,7 +67,7 @@ export async function assertLaunchable(spec: AgentLaunchSpec, cwd: string): Prom
 }
 
 /** A run cancelled before the agent created a session. */
-export function cancelledBeforeSession(): AcpRunResult {
+export function cancelledBeforeSession(): AgentTurnResult {
   return {
     stopReason: 'cancelled',
     agentSessionId: null,
@@ -103,7 +101,7 @@ export async function openGatedAcpSession(
 }
 
 /** Runs `prompt` in a fresh ACP session of `spec` in `cwd`. See RunAcpTaskOptions. */
-export async function runAcpTask(options: RunAcpTaskOptions): Promise<AcpRunResult> {
+export async function runAcpTask(options: RunAcpTaskOptions): Promise<AgentTurnResult> {
   const session = await openGatedAcpSession(options);
   if (!session) return cancelledBeforeSession();
   try {

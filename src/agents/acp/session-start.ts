@@ -7,8 +7,8 @@
 
 import type { NewSessionResponse } from '@agentclientprotocol/sdk/unstable';
 import * as acp from '@agentclientprotocol/sdk/unstable';
-import type { Logger } from '../log.js';
-import { Interrupted } from './turn-interruption.js';
+import type { Logger } from '../../log.js';
+import { Interrupted } from '../turn-interruption.js';
 
 export interface StartedSession {
   response: NewSessionResponse;

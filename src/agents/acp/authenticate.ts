@@ -16,7 +16,7 @@
 import { lstatSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import * as acp from '@agentclientprotocol/sdk/unstable';
-import type { AgentLaunchSpec } from './launch-specs.js';
+import type { AgentLaunchSpec } from '../launch-specs.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

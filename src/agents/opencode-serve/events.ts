@@ -1,7 +1,7 @@
 /**
  * What boocoder reads from `opencode serve`'s event stream (GET /global/event, server-sent events
  * for every directory the server works in) and how one prompt turn is accounted from it. Pure: no
- * I/O, so the accounting rules are unit-testable; opencode-serve.ts does the HTTP.
+ * I/O, so the accounting rules are unit-testable; server.ts does the HTTP.
  *
  * Observed on opencode 1.18.33 (a turn): message.updated (the user message), message.part.updated
  * (its text), session.status busy, then per model call a new assistant message (message.updated,
@@ -10,8 +10,7 @@
  * (MessageAbortedError after POST /abort) followed by session.idle. `session.next.step.ended` is in
  * the schema but was never emitted; it is counted if it comes, for a message with no step-finish.
  */
-import type { AcpStopReason } from './acp-session.js';
-import type { AcpUsage } from './acp-turn-record.js';
+import type { TurnStopReason, TurnUsage } from '../agent-backend.js';
 
 export interface ServeEvent {
   type: string;
@@ -70,7 +69,7 @@ export function parseServeEvent(data: string): ServeEvent | undefined {
 export type TurnAction =
   | { kind: 'busy' }
   | { kind: 'idle' }
-  /** A `permission.asked` payload: opencode-serve-permissions.ts answers it. */
+  /** A `permission.asked` payload: permissions.ts answers it. */
   | { kind: 'permission'; request: Json }
   | { kind: 'question'; id: string };
 
@@ -93,7 +92,7 @@ interface StepUsage {
  */
 export class OpencodeTurnRecord {
   readonly sessions: Set<string>;
-  /** True once the root session went busy: an idle before that ends nothing (see opencode-serve.ts). */
+  /** True once the root session went busy: an idle before that ends nothing (see server.ts). */
   started = false;
   updates = 0;
   error: TurnError | undefined;
@@ -169,12 +168,12 @@ export class OpencodeTurnRecord {
   }
 
   /** This turn's tokens and cost summed over its steps (subagents included). */
-  usage(): AcpUsage {
+  usage(): TurnUsage {
     const counted = [...this.steps.values()].filter((s) => this.assistantMessages.has(s.messageId));
     const withParts = new Set(counted.map((s) => s.messageId));
     for (const [messageId, step] of this.endedSteps)
       if (this.assistantMessages.has(messageId) && !withParts.has(messageId)) counted.push(step);
-    const usage: AcpUsage = { inputTokens: 0, outputTokens: 0, cost: 0, currency: 'USD' };
+    const usage: TurnUsage = { inputTokens: 0, outputTokens: 0, cost: 0, currency: 'USD' };
     for (const { tokens, cost } of counted) {
       const cache = isObject(tokens.cache) ? tokens.cache : {};
       usage.inputTokens += count(tokens.input) + count(cache.read) + count(cache.write);
@@ -185,7 +184,7 @@ export class OpencodeTurnRecord {
   }
 
   /** How the turn ended, from its session error; undefined for an error that fails the run. */
-  stopReason(): AcpStopReason | undefined {
+  stopReason(): TurnStopReason | undefined {
     switch (this.error?.name) {
       case undefined:
         return 'end_turn';

@@ -10,7 +10,7 @@
  */
 import type * as acp from '@agentclientprotocol/sdk/unstable';
 import type { NewSessionResponse, SessionConfigOption } from '@agentclientprotocol/sdk/unstable';
-import { BoocoderError } from '../errors.js';
+import { BoocoderError } from '../../errors.js';
 
 export interface ChoiceInfo {
   id: string;

@@ -1,19 +1,19 @@
 /**
  * Starting `opencode serve` and talking to it: the process (its own process group, the agent's
  * isolated home, a random password), the URL it prints once it listens, and an authenticated
- * client for its JSON API and its event stream. The turn logic is in opencode-serve.ts.
+ * client for its JSON API and its event stream. The turn logic is in server.ts.
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { BoocoderError } from '../errors.js';
-import { agentHomeDir, buildAgentEnv } from './agent-env.js';
-import { agentSpawnFailed } from './agent-errors.js';
-import { TailBuffer } from './capped-output.js';
-import { enterFirstStart, type FirstStartRelease } from './first-start-gate.js';
-import { type AgentLaunchSpec, assertValidAgentName, isAcceptableCommand } from './launch-specs.js';
-import { SseDecoder } from './opencode-serve-events.js';
-import { spawnInProcessGroup, waitForSpawn } from './process-group.js';
+import { BoocoderError } from '../../errors.js';
+import { agentHomeDir, buildAgentEnv } from '../agent-env.js';
+import { agentSpawnFailed } from '../agent-errors.js';
+import { TailBuffer } from '../capped-output.js';
+import { enterFirstStart, type FirstStartRelease } from '../first-start-gate.js';
+import { type AgentLaunchSpec, assertValidAgentName, isAcceptableCommand } from '../launch-specs.js';
+import { spawnInProcessGroup, waitForSpawn } from '../process-group.js';
+import { SseDecoder } from './events.js';
 
 const SERVE_ARGS = ['serve', '--hostname', '127.0.0.1', '--port', '0'];
 /** Only a loopback URL is accepted: the password is never sent anywhere else. */

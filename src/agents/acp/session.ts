@@ -7,37 +7,28 @@ import type { ChildProcess } from 'node:child_process';
 import { Readable, Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import * as acp from '@agentclientprotocol/sdk/unstable';
-import { BoocoderError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { authenticateBeforeSession } from './acp-authenticate.js';
-import { type AgentInfo, agentInfoOf, INITIALIZE_PARAMS, PermissionResponder } from './acp-client-policy.js';
-import { applySessionConfig } from './acp-session-config.js';
-import { startAcpSession } from './acp-session-start.js';
-import {
-  type AcpPromptOptions,
-  type AcpRunResult,
-  type OpenAcpSessionOptions,
-  resultOf,
-} from './acp-session-types.js';
-import { AcpTurnRecord, DEFAULT_MAX_OUTPUT_CHARS } from './acp-turn-record.js';
+import { BoocoderError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { type AgentInfo, agentInfoOf, INITIALIZE_PARAMS, PermissionResponder } from '../acp-client-policy.js';
+import { type AgentTurnResult, DEFAULT_MAX_OUTPUT_CHARS } from '../agent-backend.js';
 import {
   agentExited,
   agentRejected,
   agentSpawnFailed,
   agentTimedOut,
   type ExitStatus,
-} from './agent-errors.js';
-import { TailBuffer } from './capped-output.js';
-import type { AgentLaunchSpec } from './launch-specs.js';
-import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from './process-group.js';
-import { Interrupted, interruptible } from './turn-interruption.js';
+} from '../agent-errors.js';
+import { TailBuffer } from '../capped-output.js';
+import type { AgentLaunchSpec } from '../launch-specs.js';
+import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from '../process-group.js';
+import { Interrupted, interruptible } from '../turn-interruption.js';
+import { authenticateBeforeSession } from './authenticate.js';
+import { applySessionConfig } from './session-config.js';
+import { startAcpSession } from './session-start.js';
+import { type AcpPromptOptions, type OpenAcpSessionOptions, resultOf } from './session-types.js';
+import { AcpTurnRecord } from './turn-record.js';
 
-export type {
-  AcpPromptOptions,
-  AcpRunResult,
-  AcpStopReason,
-  OpenAcpSessionOptions,
-} from './acp-session-types.js';
+export type { AcpPromptOptions, OpenAcpSessionOptions } from './session-types.js';
 
 const STDERR_TAIL_BYTES = 16 * 1024;
 /** After the connection drops, how long to wait for the exit status that explains it. */
@@ -152,7 +143,7 @@ export class AcpSession {
   }
 
   /** One session/prompt turn. On a cancel the prompt gets cancelGraceMs, then the process is killed. */
-  async prompt(o: AcpPromptOptions): Promise<AcpRunResult> {
+  async prompt(o: AcpPromptOptions): Promise<AgentTurnResult> {
     const sessionId = this.agentSessionId as string;
     if (this.prompted) {
       const costBefore = this.record.sessionCost;
@@ -197,7 +188,7 @@ export class AcpSession {
   }
 
   /** The cancelled result of a run stopped before or during setup. */
-  cancelledResult(): AcpRunResult {
+  cancelledResult(): AgentTurnResult {
     return resultOf(this.record, 'cancelled', this.agentSessionId, undefined, this.agentInfo);
   }
 

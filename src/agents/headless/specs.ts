@@ -7,7 +7,8 @@
  * argument one starting with `-` would be read as an option (`--dangerously-skip-permissions`...)
  * and opencode re-quotes arguments holding spaces. Nothing here goes through a shell either.
  */
-import { BoocoderError } from '../errors.js';
+import { BoocoderError } from '../../errors.js';
+import type { AgentLaunchSpec } from '../launch-specs.js';
 import {
   type HeadlessParser,
   parseClaudeEvent,
@@ -15,8 +16,7 @@ import {
   parseGeminiEvent,
   parseOpencodeEvent,
   parseQwenEvent,
-} from './headless-parsers.js';
-import type { AgentLaunchSpec } from './launch-specs.js';
+} from './parsers.js';
 
 export interface HeadlessRequest {
   /** Model in the agent's own naming (opencode: provider/model). */

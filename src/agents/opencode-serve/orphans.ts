@@ -13,14 +13,14 @@
 import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Logger } from '../log.js';
+import type { Logger } from '../../log.js';
 import {
   type AgentProcessRecord,
   currentBootId,
   describeAgentProcess,
   killOrphanedAgentGroup,
   readProcStat,
-} from './orphaned-agents.js';
+} from '../orphaned-agents.js';
 
 interface ServeRecord {
   /** The boocoder process that started the server. */

@@ -3,12 +3,12 @@
  * task that needs it, started again when it died or when opencode's launch spec changed, and
  * stopped with the app. Every worktree is a `directory` of the same server. Each server is recorded
  * under the home while it runs, and the servers a crashed boocoder left are reaped when the holder
- * is created, i.e. at start (opencode-serve-orphans.ts).
+ * is created, i.e. at start (orphans.ts).
  */
-import type { Logger } from '../log.js';
-import type { AgentLaunchSpec } from './launch-specs.js';
-import { OpencodeServer } from './opencode-serve.js';
-import { reapOrphanedServes, recordServeProcess } from './opencode-serve-orphans.js';
+import type { Logger } from '../../log.js';
+import type { AgentLaunchSpec } from '../launch-specs.js';
+import { reapOrphanedServes, recordServeProcess } from './orphans.js';
+import { OpencodeServer } from './server.js';
 
 export interface OpencodeServerHolderOptions {
   home: string;

@@ -4,7 +4,7 @@
  * text, usage, end of turn). Lines come from the agent, so every field is read defensively: a line
  * of an unknown type or with fields of the wrong type is ignored, never thrown on.
  */
-import { DEFAULT_MAX_OUTPUT_CHARS } from './acp-turn-record.js';
+import { DEFAULT_MAX_OUTPUT_CHARS } from '../agent-backend.js';
 
 export type JsonObject = Record<string, unknown>;
 

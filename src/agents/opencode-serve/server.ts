@@ -2,9 +2,9 @@
  * The warm `opencode serve` backend: ONE opencode HTTP server for every worktree (each request
  * names its `?directory=`), driven over its API and its event stream (read once for all turns)
  * instead of one ACP process per task. A session keeps its conversation between turns. Starting
- * the server and its HTTP client: opencode-serve-process.ts; reading a turn from the events:
- * opencode-serve-events.ts; answering its permission requests (default policy, or a human under
- * `ask`): opencode-serve-permissions.ts.
+ * the server and its HTTP client: process.ts; reading a turn from the events:
+ * events.ts; answering its permission requests (default policy, or a human under
+ * `ask`): permissions.ts.
  *
  * Turn end: POST /session/:id/abort sent before a prompt's loop has started yields an idle that
  * ends nothing (the loop then starts anyway), and an aborted turn sends a late second idle. So an
@@ -13,17 +13,18 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
-import { BoocoderError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { type PermissionAsker, PermissionResponder } from './acp-client-policy.js';
-import type { AcpRunResult } from './acp-session.js';
-import { DEFAULT_MAX_OUTPUT_CHARS } from './acp-turn-record.js';
-import { agentExited, agentTimedOut, type ExitStatus } from './agent-errors.js';
-import type { TailBuffer } from './capped-output.js';
-import type { AgentLaunchSpec } from './launch-specs.js';
-import { type ActiveTurn, activeTurn, checkedDirectory, turnResult } from './opencode-serve-active-turn.js';
-import { OpencodeTurnRecord, parseServeEvent, type TurnAction } from './opencode-serve-events.js';
-import { answerServePermission } from './opencode-serve-permissions.js';
+import { BoocoderError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { type PermissionAsker, PermissionResponder } from '../acp-client-policy.js';
+import { type AgentTurnResult, DEFAULT_MAX_OUTPUT_CHARS } from '../agent-backend.js';
+import { agentExited, agentTimedOut, type ExitStatus } from '../agent-errors.js';
+import type { TailBuffer } from '../capped-output.js';
+import type { AgentLaunchSpec } from '../launch-specs.js';
+import { terminateProcessGroup } from '../process-group.js';
+import { Interrupted, interruptible } from '../turn-interruption.js';
+import { type ActiveTurn, activeTurn, checkedDirectory, turnResult } from './active-turn.js';
+import { OpencodeTurnRecord, parseServeEvent, type TurnAction } from './events.js';
+import { answerServePermission } from './permissions.js';
 import {
   assertModelOffered,
   checkedId,
@@ -32,9 +33,7 @@ import {
   type SpawnServeInput,
   spawnServe,
   waitForListening,
-} from './opencode-serve-process.js';
-import { terminateProcessGroup } from './process-group.js';
-import { Interrupted, interruptible } from './turn-interruption.js';
+} from './process.js';
 
 export interface OpencodeServerOptions extends SpawnServeInput {
   logger: Logger;
@@ -159,7 +158,7 @@ export class OpencodeServer {
   }
 
   /** Runs one prompt turn in `directory`, in a new session or in `sessionId`'s. */
-  async runTurn(o: OpencodeTurnOptions): Promise<AcpRunResult> {
+  async runTurn(o: OpencodeTurnOptions): Promise<AgentTurnResult> {
     if (this.failure) throw this.failure;
     const directory = await checkedDirectory(o.directory);
     const stop = interruptible(o.signal, o.timeoutMs);

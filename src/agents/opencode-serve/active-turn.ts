@@ -1,14 +1,14 @@
 /**
- * One prompt turn as the opencode server driver tracks it (opencode-serve.ts): its accounting record,
+ * One prompt turn as the opencode server driver tracks it (server.ts): its accounting record,
  * its permission answers, and how it ends; plus the result a finished turn reports.
  */
 import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { BoocoderError } from '../errors.js';
-import type { PermissionResponder } from './acp-client-policy.js';
-import type { AcpRunResult, AcpStopReason } from './acp-session.js';
-import type { AgentLaunchSpec } from './launch-specs.js';
-import type { OpencodeTurnRecord } from './opencode-serve-events.js';
+import { BoocoderError } from '../../errors.js';
+import type { PermissionResponder } from '../acp-client-policy.js';
+import type { AgentTurnResult, TurnStopReason } from '../agent-backend.js';
+import type { AgentLaunchSpec } from '../launch-specs.js';
+import type { OpencodeTurnRecord } from './events.js';
 
 export interface ActiveTurn {
   record: OpencodeTurnRecord;
@@ -44,8 +44,8 @@ export function turnResult(
   spec: AgentLaunchSpec,
   version: string,
   turn: ActiveTurn,
-  forced?: AcpStopReason,
-): AcpRunResult {
+  forced?: TurnStopReason,
+): AgentTurnResult {
   const { record } = turn;
   const stopReason = forced ?? record.stopReason();
   if (!stopReason) {

@@ -7,16 +7,16 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
-import { BoocoderError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { AcpRunResult } from './acp-session.js';
-import { agentSpawnFailed, agentTimedOut, type ExitStatus } from './agent-errors.js';
-import { TailBuffer } from './capped-output.js';
-import { feedLine, HeadlessTurn } from './headless-parsers.js';
-import { buildHeadlessCommand, type HeadlessCommand, type HeadlessRequest } from './headless-specs.js';
-import type { AgentLaunchSpec } from './launch-specs.js';
-import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from './process-group.js';
-import { Interrupted, interruptible } from './turn-interruption.js';
+import { BoocoderError } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import type { AgentTurnResult } from '../agent-backend.js';
+import { agentSpawnFailed, agentTimedOut, type ExitStatus } from '../agent-errors.js';
+import { TailBuffer } from '../capped-output.js';
+import type { AgentLaunchSpec } from '../launch-specs.js';
+import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from '../process-group.js';
+import { Interrupted, interruptible } from '../turn-interruption.js';
+import { feedLine, HeadlessTurn } from './parsers.js';
+import { buildHeadlessCommand, type HeadlessCommand, type HeadlessRequest } from './specs.js';
 
 export interface RunHeadlessOptions extends HeadlessRequest {
   spec: AgentLaunchSpec;
@@ -88,7 +88,7 @@ export class LineSplitter {
   }
 }
 
-function resultOf(turn: HeadlessTurn, stopReason: 'end_turn' | 'cancelled'): AcpRunResult {
+function resultOf(turn: HeadlessTurn, stopReason: 'end_turn' | 'cancelled'): AgentTurnResult {
   return {
     stopReason,
     agentSessionId: turn.sessionId ?? null,
@@ -161,7 +161,7 @@ async function drain(child: ChildProcess): Promise<void> {
  * E_AGENT_TIMEOUT, E_AGENT_NOT_FOUND, E_INVALID_INPUT (no headless mode, unsafe model) or
  * E_AGENT_FAILED. The agent's process group is gone when it returns.
  */
-export async function runHeadlessTask(o: RunHeadlessOptions): Promise<AcpRunResult> {
+export async function runHeadlessTask(o: RunHeadlessOptions): Promise<AgentTurnResult> {
   const cmd = buildHeadlessCommand(o.spec, {
     ...(o.model ? { model: o.model } : {}),
     ...(o.resumeSessionId ? { resumeSessionId: o.resumeSessionId } : {}),
