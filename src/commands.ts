@@ -66,8 +66,8 @@ export function describeDatabase(config: Config): string {
 }
 
 /**
- * One server per home: a second `serve` (or one racing a starting daemon) would fight the first
- * over the embedded database and leave clients talking to whichever started first. The start lock
+ * One server per home on the embedded database: a second `serve` (or one racing a starting
+ * daemon) would fight the first over the database and leave clients talking to whichever started first. The start lock
  * is the one `boocoder stdio` takes before it launches a daemon.
  */
 async function claimHome(config: Config, logger: Logger): Promise<() => Promise<void>> {
@@ -124,8 +124,9 @@ async function listen(config: Config, logger: Logger, app: App, daemon: boolean)
 export async function runServe({ config, logger }: Ctx, mode: { daemon?: boolean } = {}): Promise<void> {
   assertSafeBind(config.host, config.token);
   mkdirSync(config.home, { recursive: true, mode: 0o700 });
-  // A daemon launched by `boocoder stdio` runs under the start lock its launcher holds.
-  const release = mode.daemon ? undefined : await claimHome(config, logger);
+  // A daemon launched by `boocoder stdio` runs under the start lock its launcher holds. On
+  // PostgreSQL several servers may share a home on purpose (each a dispatcher on one database).
+  const release = mode.daemon || config.databaseUrl ? undefined : await claimHome(config, logger);
   const closers: Array<() => Promise<void>> = [];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) await close();
