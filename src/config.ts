@@ -96,7 +96,7 @@ export interface Config {
   agentFirstIdleMs: number;
   /** Most live warm agent processes; beyond it the least recently used idle one is closed (0: none kept). */
   maxWarmAgents: number;
-  /** Most memory (RSS, read from /proc) all idle warm agents together may hold; 0: no memory cap. */
+  /** Most memory (RSS of their process groups, from /proc) all warm agents together may hold; only idle ones are closed for it; 0: no cap. */
   maxWarmAgentMemoryBytes: number;
   /**
    * How agents' permission requests are answered: `auto` by the default policy (inside the

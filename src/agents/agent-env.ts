@@ -13,7 +13,9 @@
  * credential files named in CREDENTIAL_FILES (and only those: not settings, not history) are
  * symlinked from the user's real home into the isolated one. A symlink, never a copy: OAuth refresh
  * tokens rotate, and a refresh through a stale copy would revoke the user's own login. API keys in
- * the environment (ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY...) pass through as well.
+ * the environment pass through only to the agent whose provider uses them, and nothing else of
+ * boocoder's environment does unless allowlisted (agent-env-allowlist.ts): no BOOCODER_TOKEN, no
+ * DATABASE_URL, no npm_* naming boocoder's checkout.
  * This isolation is hygiene, not a sandbox: the agent runs as the user and could read those files
  * anyway. A user who wants an agent to use everything of their real setup says so explicitly:
  * variables in the agent's `env` in the config file (HOME, XDG_CONFIG_HOME, CODEX_HOME,
@@ -21,6 +23,7 @@
  */
 import { lstatSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
+import { inheritedAgentEnv } from './agent-env-allowlist.js';
 import { writeGeminiSettings } from './gemini-settings.js';
 import { type AgentLaunchSpec, assertValidAgentName } from './launch-specs.js';
 
@@ -113,9 +116,9 @@ export function planAgentEnv(input: AgentEnvInput): AgentEnvPlan {
     XDG_CACHE_HOME: join(agentHome, '.cache'),
     CODEX_HOME: join(agentHome, '.codex'),
   };
-  // The user's own Claude config dir would bypass the isolated HOME: drop it unless the spec sets it.
-  const { CLAUDE_CONFIG_DIR: _userClaudeDir, ...inherited } = childEnv;
-  const env = { ...inherited, ...isolation, ...spec.env };
+  // Only the allowlist of boocoder's env. The user's own CLAUDE_CONFIG_DIR is not on it: it would
+  // bypass the isolated HOME unless the spec sets it.
+  const env = { ...inheritedAgentEnv(childEnv, spec.name), ...isolation, ...spec.env };
   const dirs = [
     ...new Set([
       env.HOME,

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, open, readFile, realpath, stat } from 'node:fs/promises';
 import { dirname, extname, isAbsolute, join } from 'node:path';
+import { isNpmInjectedBinDir } from './agent-env-allowlist.js';
 import { type AgentLaunchSpec, isAcceptableCommand, isValidAgentName } from './launch-specs.js';
 
 export interface SearchDir {
@@ -42,7 +43,9 @@ export async function agentSearchDirs(options: SearchDirOptions): Promise<Search
     // plant a fake `opencode` there and have it run by the probe. Only absolute dirs count.
     if (dir && isAbsolute(dir) && !dirs.some((d) => d.dir === dir)) dirs.push({ dir, via });
   };
-  for (const entry of options.pathEnv.split(':')) add(entry, 'PATH');
+  // Not npm's injected bin dirs: under `npm start` they hold boocoder's own dev-dependency agents,
+  // which would pass for the user's (see isNpmInjectedBinDir).
+  for (const entry of options.pathEnv.split(':')) if (!isNpmInjectedBinDir(entry)) add(entry, 'PATH');
   if (options.npmPrefix) add(join(options.npmPrefix, 'bin'), 'npm-prefix');
   const home = options.homeDir;
   if (home) {

@@ -6,6 +6,7 @@
  */
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
+import { confinedToWorkingDir } from './agent-env-allowlist.js';
 
 export interface SpawnInGroupOptions {
   cwd: string;
@@ -15,7 +16,8 @@ export interface SpawnInGroupOptions {
 
 /**
  * Starts `command` directly (never through a shell, so arguments are never re-parsed) as the
- * leader of a new process group whose id equals the child's pid.
+ * leader of a new process group whose id equals the child's pid. Every agent process starts here,
+ * so this is where its PWD is made its cwd (confinedToWorkingDir says which attack that blocks).
  */
 export function spawnInProcessGroup(
   command: string,
@@ -24,7 +26,7 @@ export function spawnInProcessGroup(
 ): ChildProcess {
   return spawn(command, [...args], {
     cwd: options.cwd,
-    env: { ...options.env },
+    env: confinedToWorkingDir(options.env, options.cwd),
     stdio: options.stdio,
     detached: true,
     shell: false,

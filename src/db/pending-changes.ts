@@ -136,3 +136,17 @@ export async function transitionChanges(
   );
   return rows.map((r) => toCamel<PendingChange>(r));
 }
+
+/**
+ * Paths of the project's changes applied or reverted at or after `since`: apply_change writes the
+ * user's checkout, and the check for agents writing outside their worktree must not blame those
+ * writes on the agent of a task that ran meanwhile.
+ */
+export async function pathsAppliedSince(db: Queryable, projectId: string, since: Date): Promise<string[]> {
+  const { rows } = await db.query<{ file_path: string }>(
+    `SELECT DISTINCT c.file_path FROM pending_changes c JOIN sessions s ON s.id = c.session_id
+      WHERE s.project_id = $1 AND (c.applied_at >= $2::timestamptz OR c.reverted_at >= $2::timestamptz)`,
+    [projectId, since.toISOString()],
+  );
+  return rows.map((r) => r.file_path);
+}

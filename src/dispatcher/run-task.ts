@@ -8,7 +8,7 @@ import type { AgentTurnResult, BackendSession } from '../agents/agent-backend.js
 import { backendOf } from '../agents/backends.js';
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
 import { findAgentSession, markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessions.js';
-import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
+import { deleteTaskChanges, insertChanges, pathsAppliedSince } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
 import { finishTask, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
@@ -17,6 +17,7 @@ import type { Deps } from '../services/deps.js';
 import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
+import { outsideWriteError, watchOutsideWrites } from '../worktrees/outside-writes.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
 import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
 import { prepareSessionWorktree } from './session-worktree.js';
@@ -58,6 +59,11 @@ async function runAgent(
   }
   const wt = await prepareSessionWorktree(deps, project, task.sessionId, join(deps.config.home, 'worktrees'));
   await setTaskWorktree(deps.db, task.id, wt.path);
+  const outside = await watchOutsideWrites({
+    projectRoot: project.rootPath,
+    home: deps.config.home,
+    appliedSince: (since) => pathsAppliedSince(deps.db, project.id, since),
+  });
   const backend = backendOf(deps.backends, task.executionPath);
   const key = {
     chatId: task.chatId,
@@ -89,6 +95,10 @@ async function runAgent(
     turn.error = error;
   }
   turn.processLost = session ? session.processLost : isBoocoderError(turn.error, 'E_AGENT_FAILED');
+  // E_AGENT_WROTE_OUTSIDE_WORKTREE when the agent changed the project's checkout or boocoder's
+  // working directory meanwhile: a write past review would otherwise end `completed`, with nothing
+  // pending to tell it happened. It wins over the run's own error.
+  turn.error = outsideWriteError(await outside.changes()) ?? turn.error;
   try {
     await recordTurn(deps, task, ctx, { agent, project, wt, turn });
   } finally {

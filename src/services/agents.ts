@@ -1,5 +1,6 @@
 /** The agent registry: probe the machine for coding agents and keep what was found in available_agents. */
 import { buildAgentEnv } from '../agents/agent-env.js';
+import { agentSearchPath } from '../agents/agent-env-allowlist.js';
 import { type AgentLaunchSpec, listLaunchSpecs } from '../agents/launch-specs.js';
 import { type ProbeResult, probeChangedAgents } from '../agents/probe.js';
 import {
@@ -9,7 +10,7 @@ import {
   listAvailableAgents,
   upsertAvailableAgents,
 } from '../db/available-agents.js';
-import { BoocoderError } from '../errors.js';
+import { BoocoderError, type ErrorCode } from '../errors.js';
 import type { Deps } from './deps.js';
 
 function toRow(r: ProbeResult): AgentProbeRow {
@@ -45,6 +46,8 @@ function toRow(r: ProbeResult): AgentProbeRow {
 export interface RegisteredAgent extends AvailableAgent {
   /** True when this call did not probe the agent: the row is an earlier probe's, still current. */
   cached: boolean;
+  /** What keeps it from running and how to fix that (agentFix); null when it can run or is not configured. */
+  fix: string | null;
 }
 
 /** Agent name to the binary fingerprint of its stored probe. */
@@ -64,7 +67,11 @@ export async function probeAndRecordAgents(deps: Deps, refresh: boolean): Promis
   const probed = await probeAndStore(deps, specs, known);
   const probedNames = new Set(probed.map((r) => r.name));
   const agents = await listAvailableAgents(deps.db);
-  return agents.map((a) => ({ ...a, cached: !probedNames.has(a.name) }));
+  const specOf = new Map(specs.map((spec) => [spec.name, spec]));
+  return agents.map((a) => {
+    const spec = specOf.get(a.name);
+    return { ...a, cached: !probedNames.has(a.name), fix: (spec && agentFix(spec, a)?.text) ?? null };
+  });
 }
 
 /** Probes the specs whose binary is not the one `known` describes, and stores what was found. */
@@ -77,7 +84,8 @@ async function probeAndStore(
   const { probed } = await probeChangedAgents(
     {
       specs: [...specs],
-      pathEnv: childEnv.PATH ?? '',
+      // The PATH agents get in tasks: the probe must find the binaries tasks will run.
+      pathEnv: agentSearchPath(childEnv.PATH),
       homeDir: childEnv.HOME,
       handshake: { env: (spec) => buildAgentEnv({ spec, home, childEnv }) },
     },
@@ -95,23 +103,36 @@ async function probeAndStore(
  */
 export async function refuseUnusableAgent(deps: Deps, spec: AgentLaunchSpec): Promise<void> {
   const stored = await findAvailableAgent(deps.db, spec.name);
-  if (!stored || (stored.installPath !== null && !stored.needsAuth)) return;
+  if (!stored || agentFix(spec, stored) === null) return;
   const known = new Map(stored.binaryFingerprint ? [[spec.name, stored.binaryFingerprint]] : []);
   const [fresh] = await probeAndStore(deps, [spec], known);
-  const now = fresh ? toRow(fresh) : stored;
-  // The config file is named as the user sees it: the host path of the server's home stays out.
+  const fix = agentFix(spec, fresh ? toRow(fresh) : stored);
+  if (fix) throw new BoocoderError(fix.code, `${fix.text}; then queue the task again`);
+}
+
+/**
+ * What keeps an agent from running and how to fix it, by its registry entry; null when nothing
+ * does. probe_agents shows the text, new_task refuses with it. The config file is named as the
+ * user knows it: the host path of the server's home stays out of messages.
+ */
+export function agentFix(
+  spec: AgentLaunchSpec,
+  entry: Pick<AvailableAgent, 'installPath' | 'needsAuth'>,
+): { code: ErrorCode; text: string } | null {
   const configFile = '$BOOCODER_HOME/config.json';
-  if (now.installPath === null) {
+  if (entry.installPath === null) {
     const install = spec.installHint ? `install it (${spec.installHint}) or ` : '';
-    throw new BoocoderError(
-      'E_AGENT_NOT_FOUND',
-      `agent "${spec.name}" is not installed (its last probe found no "${spec.command.startsWith('/') ? 'configured command' : spec.command}"); ${install}set agents.${spec.name}.command in ${configFile}, then queue the task again`,
-    );
+    const what = spec.command.startsWith('/') ? 'its configured command' : `"${spec.command}"`;
+    return {
+      code: 'E_AGENT_NOT_FOUND',
+      text: `agent "${spec.name}" is not installed (the probe found no ${what}): ${install}set agents.${spec.name}.command in ${configFile}`,
+    };
   }
-  if (now.needsAuth) {
-    throw new BoocoderError(
-      'E_AGENT_NEEDS_AUTH',
-      `agent "${spec.name}" needs authentication (its last probe was refused a session): log in with the agent's own CLI, or give it an API key through agents.${spec.name}.env in ${configFile}, then queue the task again`,
-    );
+  if (entry.needsAuth) {
+    return {
+      code: 'E_AGENT_NEEDS_AUTH',
+      text: `agent "${spec.name}" needs authentication (the probe was refused a session): log in with the agent's own CLI and run probe_agents with refresh=true (a login changes no binary, so nothing probes it again by itself), or give it an API key through agents.${spec.name}.env in ${configFile}`,
+    };
   }
+  return null;
 }

@@ -19,6 +19,8 @@ const agentView = z.object({
   acp: z.record(z.string(), z.unknown()).nullable(),
   transport: z.string().nullable(),
   probe_error: z.string().nullable(),
+  /** What keeps the agent from running and how to fix it; new_task refuses the agent with this text. */
+  fix: z.string().nullable(),
   last_probed_at: isoSchema,
   cached: z.boolean(),
 });
@@ -63,6 +65,7 @@ export function registerProbeAgentsTool(server: McpServer, deps: Deps): void {
             acp: a.acpInfo,
             transport: a.transport,
             probe_error: a.probeError,
+            fix: a.fix,
             last_probed_at: iso(a.lastProbedAt),
             cached: a.cached,
           })),

@@ -37,6 +37,15 @@ interface SessionView {
   cost: number;
 }
 
+/** A config entry whose agent finds this checkout's node_modules/.bin first on its PATH. */
+function withDevDependencyPath(entry: Record<string, unknown>): Record<string, unknown> {
+  const env = (entry.env ?? {}) as Record<string, string>;
+  return {
+    ...entry,
+    env: { ...env, PATH: `${dirname(OPENCODE_BIN)}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+  };
+}
+
 describeEachDatabase('the headless execution path with real agents, end to end', (ctx) => {
   const e = useAgentBoocoder(ctx, {
     // Each user turn judged on its own: a resumed conversation's second prompt gets its own tool
@@ -46,10 +55,11 @@ describeEachDatabase('the headless execution path with real agents, end to end',
       agents: {
         opencode: opencodeAgentConfig(models.baseUrl),
         gemini: geminiAgentConfig(models.geminiBaseUrl),
-        // Headless claude and codex run the `claude` and `codex` CLIs (found on PATH below), not
-        // these ACP adapters; codex keeps the adapter's `-c` overrides.
-        codex: codexAgentConfig(models.baseUrl),
-        claude: {
+        // Headless claude and codex run the `claude` and `codex` CLIs, not these ACP adapters;
+        // codex keeps the adapter's `-c` overrides. They are this checkout's dev dependencies, in
+        // node_modules/.bin, which agents never search unless their config entry names it: PATH.
+        codex: withDevDependencyPath(codexAgentConfig(models.baseUrl)),
+        claude: withDevDependencyPath({
           command: 'claude-agent-acp',
           args: [],
           env: {
@@ -57,13 +67,10 @@ describeEachDatabase('the headless execution path with real agents, end to end',
             ANTHROPIC_API_KEY: 'not-a-real-key',
             CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
           },
-        },
+        }),
       },
     }),
-    env: {
-      PATH: `${dirname(OPENCODE_BIN)}:${process.env.PATH ?? '/usr/bin:/bin'}`,
-      BOOCODER_TASK_TIMEOUT_MS: '180000',
-    },
+    env: { BOOCODER_TASK_TIMEOUT_MS: '180000' },
   });
 
   /** Queues a headless task, waits for it and returns its pending changes. */

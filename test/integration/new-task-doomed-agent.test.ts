@@ -94,19 +94,21 @@ acp.agent({ name: 'auth-agent' })
 
   it('refuses a known-missing or logged-out agent at once, and probes a changed binary again', async () => {
     const repo = await repos.repo();
-    const { agents } = await callOk<{ agents: { name: string; installed: boolean; needs_auth: boolean }[] }>(
-      client,
-      'probe_agents',
-      {},
-    );
+    const { agents } = await callOk<{
+      agents: { name: string; installed: boolean; needs_auth: boolean; fix: string | null }[];
+    }>(client, 'probe_agents', {});
+    const fixOf = (name: string) => agents.find((a) => a.name === name)?.fix;
+    expect(fixOf('fixture')).toBeNull();
     expect(agents.find((a) => a.name === 'ghost')).toMatchObject({ installed: false });
     expect(agents.find((a) => a.name === 'authy')).toMatchObject({ installed: true, needs_auth: true });
 
     const missing = await callError(client, 'new_task', { project: repo, input: 'pid', agent: 'ghost' });
     expect(missing).toMatch(/^E_AGENT_NOT_FOUND/);
+    expect(missing).toContain(fixOf('ghost'));
     expect(missing).toContain('$BOOCODER_HOME/config.json');
     const auth = await callError(client, 'new_task', { project: repo, input: 'pid', agent: 'authy' });
     expect(auth).toMatch(/^E_AGENT_NEEDS_AUTH/);
+    expect(auth).toContain(fixOf('authy'));
     expect(auth).toContain('$BOOCODER_HOME/config.json');
     for (const text of [missing, auth]) {
       expect(text).not.toContain(boo.home);

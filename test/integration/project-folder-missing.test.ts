@@ -2,11 +2,15 @@
  * A registered project whose repository folder was moved away (or deleted), through the real MCP
  * tools on PGlite and PostgreSQL: apply, batch apply and revert answer E_PROJECT_MISSING (not
  * E_INTERNAL) with a message that says what to do and names no host path, new_task by project id
- * is refused at once, and reject still works.
+ * is refused at once, a task already queued fails in the dispatcher with the same code, and
+ * reject still works.
  */
 import { rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { findProject } from '../../src/db/projects.js';
+import { prepareSessionWorktree } from '../../src/dispatcher/session-worktree.js';
 import {
   callError,
   callOk,
@@ -44,10 +48,14 @@ describeEachDatabase('a project whose folder is gone', (ctx) => {
 
   it('apply, batch apply, revert and new_task by id say so; reject still works', async () => {
     const repo = await repos.repo({ 'a.txt': 'a1\n', 'b.txt': 'b1\n' });
-    const queued = await callOk<{ task_id: string; project_id: string }>(client, 'new_task', {
-      project: repo,
-      input: 'write a.txt a2\nwrite b.txt b2\nwrite c.txt c',
-    });
+    const queued = await callOk<{ task_id: string; project_id: string; session_id: string }>(
+      client,
+      'new_task',
+      {
+        project: repo,
+        input: 'write a.txt a2\nwrite b.txt b2\nwrite c.txt c',
+      },
+    );
     const done = await callOk<{ state: string }>(client, 'get_task', { task_id: queued.task_id, wait_s: 55 });
     expect(done.state).toBe('completed');
     const { changes } = await callOk<{ changes: { change_id: string; file_path: string }[] }>(
@@ -80,6 +88,17 @@ describeEachDatabase('a project whose folder is gone', (ctx) => {
         action: 'reject',
       });
       expect(rejected.status).toBe('rejected');
+
+      // A task already queued when the folder went fails in the dispatcher with the same code.
+      const project = await findProject(ctx.db, queued.project_id);
+      if (!project) throw new Error('no project row');
+      const start = prepareSessionWorktree(
+        boo.app.deps,
+        project,
+        queued.session_id,
+        join(boo.home, 'worktrees'),
+      );
+      await expect(start).rejects.toMatchObject({ code: 'E_PROJECT_MISSING' });
     } finally {
       await rename(moved, repo).catch(() => rm(moved, { recursive: true, force: true }));
     }

@@ -6,7 +6,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -32,12 +32,22 @@ afterEach(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-/** The pid of a process that has exited and whose parent will not reap it. */
+/**
+ * The pid of a process that has exited and whose parent will not reap it. The child waits for a
+ * byte on fd 3 that is sent only once its parent has become `sleep`: a shell that had not yet
+ * exec'd could otherwise reap it first.
+ */
 async function makeZombie(): Promise<number> {
-  parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 600'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [line] = (await once(parent.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
+  const sh = spawn('sh', ['-c', 'head -c1 <&3 >/dev/null & echo $!; exec sleep 600'], {
+    stdio: ['ignore', 'pipe', 'inherit', 'pipe'],
+  });
+  parent = sh;
+  const [line] = (await once(sh.stdout as NodeJS.ReadableStream, 'data')) as [Buffer];
   const pid = Number(line.toString().trim());
   expect(Number.isInteger(pid) && pid > 0).toBe(true);
+  const comm = () => readFileSync(`/proc/${sh.pid}/comm`, 'utf8').trim();
+  while (comm() !== 'sleep') await delay(10);
+  (sh.stdio[3] as NodeJS.WritableStream).end('x');
   while (processState(pid) !== 'Z') await delay(10);
   return pid;
 }

@@ -22,7 +22,7 @@ describe('planAgentEnv', () => {
     OPENAI_API_KEY: 'k',
   };
 
-  it("moves HOME, XDG_* and CODEX_HOME into the agent's own home and keeps the rest of the user's env", () => {
+  it("moves HOME, XDG_* and CODEX_HOME into the agent's own home and keeps the user's allowed env", () => {
     const { env, dirs } = planAgentEnv({ spec: spec('codex'), home: '/b', childEnv: user });
     expect(env).toMatchObject({
       PATH: '/usr/bin',
