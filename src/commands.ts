@@ -1,5 +1,4 @@
 /** What each CLI command runs. Kept apart from argv parsing so tests can start the same pieces. */
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +12,7 @@ import {
   removeDaemonInfo,
   writeDaemonInfo,
 } from './bridge/daemon-discovery.js';
+import { startDaemonProcess } from './bridge/daemon-launch.js';
 import { LineServerTransport } from './bridge/line-transport.js';
 import { createListingServer } from './bridge/listing-server.js';
 import { assertOwnSocket } from './bridge/socket-bridge.js';
@@ -39,7 +39,7 @@ interface Ctx {
 const MAX_PID = 4_194_304;
 /** A `serve` waiting for the start lock gives up on a holder that has had it this long. */
 const START_LOCK_STALE_MS = 180_000;
-
+/** bin/boocoder.js; this module sits one folder deep both in src/ and as the bundle in dist/. */
 const BIN = join(dirname(dirname(fileURLToPath(import.meta.url))), 'bin', 'boocoder.js');
 
 /** Resolves on the first SIGTERM/SIGINT. */
@@ -183,49 +183,6 @@ export async function runServe({ config, logger }: Ctx, mode: { daemon?: boolean
 }
 
 /**
- * Runs in a short-lived launcher process: starts the daemon in its own session and exits at once,
- * so the daemon is no child of the bridge. Some clients (opencode) SIGTERM every descendant of an
- * MCP server they stop; a daemon that is only detached would die with the bridge, and its tasks too.
- * The launcher reports the daemon's pid on file descriptor 3, a private pipe to this process: stdout
- * is the MCP stream and is not touched.
- */
-const LAUNCHER = `
-const { spawn } = require('node:child_process');
-const { openSync, writeSync } = require('node:fs');
-const [bin, log] = process.argv.slice(1);
-const fd = openSync(log, 'a', 0o600);
-const daemon = spawn(process.execPath, [bin, 'serve', '--daemon'], { detached: true, stdio: ['ignore', fd, fd] });
-writeSync(3, String(daemon.pid));
-daemon.unref();
-`;
-
-/**
- * Starts `boocoder serve --daemon` in the background with the user's own settings (port, token),
- * so the daemon is the same server `boocoder serve` would be and the HTTP endpoint is where the
- * docs say; it outlives this client. Returns the daemon's pid.
- */
-async function startDaemonProcess(config: Config): Promise<number> {
-  mkdirSync(config.home, { recursive: true, mode: 0o700 });
-  const launcher = spawn(process.execPath, ['-e', LAUNCHER, BIN, join(config.home, 'daemon.log')], {
-    detached: true,
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
-    env: { ...config.childEnv, BOOCODER_HOME: config.home },
-  });
-  let out = '';
-  launcher.stdio[3]?.on('data', (chunk: Buffer) => {
-    out += chunk.toString();
-  });
-  return new Promise<number>((resolve, reject) => {
-    launcher.once('error', reject);
-    launcher.once('close', (code) => {
-      const pid = Number(out);
-      if (code === 0 && Number.isInteger(pid) && pid > 0) resolve(pid);
-      else reject(new Error(`the daemon launcher exited with code ${code}`));
-    });
-  });
-}
-
-/**
  * A daemon of another boocoder version already running on this home: its tools may differ from
  * this build's, so the front must not answer for it (it waits and forwards instead).
  */
@@ -262,7 +219,7 @@ export async function runStdio({ config, logger }: Ctx): Promise<void> {
   const connecting = () =>
     connectToDaemon({
       home: config.home,
-      startDaemon: () => startDaemonProcess(config),
+      startDaemon: () => startDaemonProcess(config, BIN),
       // The first start creates the embedded database: seconds on an idle machine, past 30 s on
       // a loaded one. A daemon that dies fails the wait at once, so a long wait only ever waits
       // for a daemon that is still starting.
