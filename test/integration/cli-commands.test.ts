@@ -140,12 +140,30 @@ describe('the boocoder CLI', () => {
 
     const logs = await boocoder('logs');
     expect(logs.stdout).toContain('boocoder is serving');
+    // -f prints what is there and then what comes: the status request above, and the stop below.
+    const follow = spawn(process.execPath, [BOOCODER_BIN, 'logs', '-f'], {
+      cwd: elsewhere,
+      env,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    let followed = '';
+    follow.stdout.on('data', (chunk: Buffer) => {
+      followed += chunk.toString('utf8');
+    });
+    const followEnded = new Promise((resolve) => follow.once('exit', resolve));
 
     const stopped = await boocoder('stop');
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.stdout).toContain('stopped');
     expect(serve.exitCode ?? serve.signalCode).not.toBeNull();
     expect(await exists(join(home, 'daemon.json'))).toBe(false);
+    while (!followed.includes('"msg":"stopped"')) {
+      if (follow.exitCode !== null) throw new Error(`logs -f exited: ${followed}`);
+      await sleep(100);
+    }
+    expect(followed).toContain('boocoder is serving');
+    follow.kill('SIGTERM');
+    await followEnded;
     // The running task was handed back to the queue, not failed: the shutdown's grace, then release.
     const log = await readFile(join(home, 'daemon.log'), 'utf8');
     expect(log).toContain('"msg":"stopped"');
