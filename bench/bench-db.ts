@@ -1,13 +1,16 @@
 /**
  * Databases for the benchmarks: a fresh PostgreSQL database per suite (created from template0,
- * migrated, dropped at the end) and in-memory PGlite instances. Nothing is shared with the tests.
+ * migrated, dropped at the end) and embedded PostgreSQL clusters. Nothing is shared with the tests.
  */
 import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import type { Db } from '../src/db/db.js';
 import { migrate } from '../src/db/migrate.js';
+import { openDatabase } from '../src/db/open.js';
 import { createPgDb } from '../src/db/pg.js';
-import { IN_MEMORY, openPgliteDb } from '../src/db/pglite.js';
 import { upsertProject } from '../src/db/projects.js';
 import { silentLogger } from '../src/log.js';
 
@@ -62,16 +65,25 @@ export async function createBenchDatabase(adminUrl: string, purpose: string): Pr
   };
 }
 
-/** An in-memory PGlite database with boocoder's schema (about 2 s to start). */
-export async function openBenchPglite(): Promise<Db> {
-  const db = await openPgliteDb({ dataDir: IN_MEMORY, logger: silentLogger });
+/**
+ * The embedded default (what boocoder runs on without DATABASE_URL) in a fresh home, with
+ * boocoder's schema; closing it stops its PostgreSQL and removes the home.
+ */
+export async function openBenchEmbedded(): Promise<Db> {
+  const root = mkdtempSync(join(tmpdir(), 'boocoder-bench-embedded-'));
+  chmodSync(root, 0o755); // as root, postgres runs as `nobody`, who must reach pg/
+  const db = await openDatabase({ home: join(root, 'home'), pgDir: join(root, 'pg'), logger: silentLogger });
+  const close = async () => {
+    await db.close();
+    rmSync(root, { recursive: true, force: true });
+  };
   try {
     await migrate(db, { logger: silentLogger });
   } catch (err) {
-    await db.close();
+    await close();
     throw err;
   }
-  return db;
+  return { ...db, kind: db.kind, close };
 }
 
 export interface SeededSession {

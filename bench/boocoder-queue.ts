@@ -7,9 +7,10 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Db } from '../src/db/db.js';
-import { insertTask } from '../src/db/tasks.js';
-import { Dispatcher, type TaskRunner } from '../src/dispatcher/dispatcher.js';
+import { insertTask } from '../src/db/task-inserts.js';
+import { Dispatcher } from '../src/dispatcher/dispatcher.js';
 import { handOverInserted } from '../src/dispatcher/slot-reservation.js';
+import type { TaskRunner } from '../src/dispatcher/task-runner.js';
 import { silentLogger } from '../src/log.js';
 import { queueManyTasks, seedSession } from './bench-db.js';
 import { now, Signals } from './stats.js';
@@ -22,7 +23,10 @@ const COMPLETED = {
   lastError: null,
 } as const;
 
-/** Production defaults (config.ts): a 2 s fallback poll, 30 s leases. */
+/**
+ * Production defaults (config.ts): a 2 s fallback poll, 30 s leases; claiming ahead and batched
+ * finishes on (BOOCODER_CLAIM_AHEAD=1), as a queue of no-op jobs is what they are for.
+ */
 function dispatcherFor(db: Db, runTask: TaskRunner, concurrency: number): Dispatcher {
   return new Dispatcher({
     db,
@@ -32,6 +36,7 @@ function dispatcherFor(db: Db, runTask: TaskRunner, concurrency: number): Dispat
     pollMs: 2000,
     leaseMs: 30_000,
     shutdownGraceMs: 5000,
+    claimAhead: { enabled: true },
   });
 }
 

@@ -4,7 +4,7 @@
  * a temp home whose config.json makes the fixture ACP agent the default agent.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,8 @@ export interface ServeProcess {
 /** A folder of its own for BOOCODER_HOME, with the fixture agent configured as the default. */
 export async function makeBenchHome(): Promise<string> {
   const home = await realpath(await mkdtemp(join(tmpdir(), 'boocoder-bench-')));
+  // As root the embedded PostgreSQL runs as `nobody`, who must pass through the home to its pg/.
+  await chmod(home, 0o711);
   const spec = acpTestAgentSpec();
   await writeFile(
     join(home, 'config.json'),
@@ -35,6 +37,37 @@ export async function makeBenchHome(): Promise<string> {
     }),
   );
   return home;
+}
+
+/** BOOCODER_HOME and, within it, the embedded PostgreSQL's folder (never /var/lib, as root). */
+export function benchHomeEnv(home: string): Record<string, string> {
+  return { ...baseEnv(), BOOCODER_HOME: home, BOOCODER_PG_DIR: join(home, 'pg') };
+}
+
+/** In MB: proportional set size, which shares PostgreSQL's shared buffers fairly among its processes. */
+async function pssOf(pid: number): Promise<number> {
+  try {
+    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+    return Number(/^Pss:\s+(\d+) kB$/m.exec(rollup)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** PSS in MB of serve plus the embedded PostgreSQL of its home (postmaster and its children). */
+export async function embeddedPss(servePid: number, home: string): Promise<number> {
+  const pidFile = await readFile(join(home, 'pg', 'data', 'postmaster.pid'), 'utf8');
+  const postmaster = Number(pidFile.split('\n')[0]);
+  const pids = [servePid, postmaster];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === postmaster) pids.push(Number(entry));
+  }
+  let total = 0;
+  for (const pid of pids) total += await pssOf(pid);
+  return total;
 }
 
 /** In MB: resident set (VmRSS) and its parts, and the highest it has been (VmHWM). */
@@ -74,7 +107,12 @@ export async function freePort(): Promise<number> {
 
 /** The environment a bench child starts from: PATH and HOME only, nothing else of ours leaks in. */
 export function baseEnv(): Record<string, string> {
-  return { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir() };
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? tmpdir(),
+    // Claiming ahead and batched finishes (off by default) are what a queue of no-op jobs needs.
+    BOOCODER_CLAIM_AHEAD: '1',
+  };
 }
 
 /** Stops a child: SIGTERM, then SIGKILL if it has not exited after `graceMs`. */
@@ -89,12 +127,12 @@ export async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<
 
 /**
  * Starts `boocoder serve --port 0` with BOOCODER_HOME=home and the extra env (DATABASE_URL for
- * PostgreSQL; without it the embedded PGlite database under home). Resolves once it serves.
+ * PostgreSQL; without it the embedded PostgreSQL under home/pg). Resolves once it serves.
  */
 export async function startServe(home: string, env: Record<string, string>): Promise<ServeProcess> {
   const child = spawn(process.execPath, [BOOCODER_BIN, 'serve', '--port', '0'], {
     cwd: home,
-    env: { ...baseEnv(), BOOCODER_HOME: home, BOOCODER_LOG_LEVEL: 'warning', ...env },
+    env: { ...benchHomeEnv(home), BOOCODER_LOG_LEVEL: 'warning', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';

@@ -9,8 +9,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
+import { TASKS_DONE_CHANNEL } from '../src/db/channels.js';
 import type { Db } from '../src/db/db.js';
-import { TASKS_DONE_CHANNEL } from '../src/services/task-events.js';
 
 export interface SoakChat {
   projectId: string;

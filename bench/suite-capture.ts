@@ -14,7 +14,7 @@
  */
 import { readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { applyFileChange, applyFileChanges, revertFileChanges } from '../src/worktrees/apply.js';
+import { applyFileChange, applyFileChanges, revertFileChanges } from '../src/worktrees/apply-batch.js';
 import { type CapturedChange, captureChanges } from '../src/worktrees/capture.js';
 import { ensureSessionWorktree } from '../src/worktrees/worktrees.js';
 import { type BenchContext, type Suite, size } from './context.js';

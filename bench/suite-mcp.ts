@@ -153,7 +153,9 @@ export const mcpSuite: Suite = {
         BOOCODER_LOG_LEVEL: 'warning',
       });
       cleanups.push(() => ourStdio.close());
+      const peerStarted = now();
       const peerStdio = await connectEverythingStdio();
+      const peerStartMs = now() - peerStarted;
       cleanups.push(() => peerStdio.close());
       const everythingHttp = await startEverythingHttp();
       cleanups.push(() => everythingHttp.stop());
@@ -168,11 +170,15 @@ export const mcpSuite: Suite = {
 
       const dbRead = await databaseReadAlone(bench.url, taskId, plan.blocks * plan.perBlock);
 
-      progress('mcp: stdio bridge to the PGlite daemon');
+      progress('mcp: stdio bridge to the embedded-PostgreSQL daemon');
+      // A fresh home: the bridge starts the daemon, which runs initdb before it can answer.
+      const bridgeStarted = now();
       const bridge = await connectStdio(BOOCODER_BIN, ['stdio'], {
         BOOCODER_HOME: liteHome,
+        BOOCODER_PG_DIR: join(liteHome, 'pg'),
         BOOCODER_LOG_LEVEL: 'warning',
       });
+      const bridgeStartMs = now() - bridgeStarted;
       cleanups.push(() => stopDaemon(liteHome));
       cleanups.push(() => bridge.close());
       const bridged = await runTaskToEnd(bridge, { project: repo, input: 'say ready' });
@@ -199,10 +205,27 @@ export const mcpSuite: Suite = {
         ...dbRead,
         ...rows(
           'mcp.stdio-bridge',
-          'MCP round trip, stdio bridge → PGlite daemon,',
+          'MCP round trip, stdio bridge → embedded-PostgreSQL daemon,',
           distribution(viaBridge.ours),
           distribution(viaBridge.peer),
         ),
+        {
+          id: 'mcp.stdio-bridge-vs-in-process.p50',
+          label: 'MCP round trip p50, stdio bridge → embedded daemon vs in-process stdio on PostgreSQL',
+          unit: 'ms',
+          boocoder: distribution(viaBridge.ours).p50,
+          peer: distribution(stdio.ours).p50,
+          peerName: 'boocoder stdio in-process, PostgreSQL',
+          target: { kind: 'ratio-max', value: 1.2 },
+        },
+        {
+          id: 'mcp.first-start',
+          label: 'fresh home: stdio start to first answer (tools/list), embedded default',
+          unit: 'ms',
+          boocoder: bridgeStartMs,
+          peer: peerStartMs,
+          peerName: `${EVERYTHING_NAME}, stdio start`,
+        },
       ];
     } finally {
       for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});

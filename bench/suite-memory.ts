@@ -14,6 +14,7 @@ import { makeRepo } from './git-repo.js';
 import { callTool, connectHttp } from './mcp-clients.js';
 import type { Metric } from './report.js';
 import {
+  embeddedPss,
   type MemoryReading,
   makeBenchHome,
   removeHome,
@@ -71,19 +72,25 @@ async function queueBehindBusyTask(client: Client, repo: string, count: number):
 }
 
 interface Measured {
-  /** Idle after the first start (on PGlite that start also creates the database: initdb). */
+  /** Idle after the first start (on the embedded default that start also runs initdb). */
   idle: MemoryReading;
-  /** PGlite only: idle after a restart on the now existing data directory, the everyday case. */
+  /** Embedded only: idle after a restart on the now existing cluster, the everyday case. */
   idleRestart?: MemoryReading;
+  /** Embedded only: PSS in MB of serve plus its PostgreSQL, idle after that restart. */
+  idlePss?: number;
   after: MemoryReading;
   newTaskPerSecond: number;
 }
 
-async function idleMemory(home: string, env: Record<string, string>): Promise<MemoryReading> {
+async function idleMemory(
+  home: string,
+  env: Record<string, string>,
+): Promise<MemoryReading & { pss?: number }> {
   const serve = await startServe(home, env);
   try {
     await delay(3000);
-    return await settledMemory(serve);
+    const reading = await settledMemory(serve);
+    return env.DATABASE_URL === undefined ? { ...reading, pss: await embeddedPss(serve.pid, home) } : reading;
   } finally {
     await serve.stop();
   }
@@ -120,7 +127,12 @@ async function measure(
       progress(`memory: ${label}: ${count} tasks queued, ${newTaskPerSecond.toFixed(0)} new_task/s`);
       await delay(2000);
       const after = await settledMemory(serve);
-      return { idle, ...(idleRestart ? { idleRestart } : {}), after, newTaskPerSecond };
+      return {
+        idle,
+        ...(idleRestart ? { idleRestart, idlePss: idleRestart.pss } : {}),
+        after,
+        newTaskPerSecond,
+      };
     } finally {
       await serve.stop();
     }
@@ -131,17 +143,15 @@ async function measure(
 
 export const memorySuite: Suite = {
   name: 'memory',
-  description: 'RSS of an idle boocoder serve (PostgreSQL, PGlite) and after 10k new_task calls',
+  description: 'RSS of an idle boocoder serve (PostgreSQL, embedded PostgreSQL) and after 10k new_task calls',
   async run(ctx: BenchContext) {
     const count = size(ctx, 10_000, 500);
-    // PGlite answers new_task about 4x slower once thousands wait in one session (see
-    // docs/benchmarks.md): 10k there alone would take most of the 15-minute budget.
-    const liteCount = size(ctx, 2000, 200);
+    const liteCount = count;
     const bench = await createBenchDatabase(ctx.adminUrl, 'memory');
     const repo = await makeRepo('memory', [['README.md', '# bench\n']]);
     try {
       const pg = await measure('PostgreSQL', { DATABASE_URL: bench.url }, repo, count);
-      const lite = await measure('PGlite', {}, repo, liteCount);
+      const lite = await measure('embedded PostgreSQL', {}, repo, liteCount);
       const row = (id: string, label: string, m: MemoryReading, extra: Partial<Metric> = {}): Metric => ({
         id,
         label,
@@ -155,14 +165,32 @@ export const memorySuite: Suite = {
         row('memory.idle.pg', 'RSS, idle serve, PostgreSQL', pg.idle, {
           target: { kind: 'abs-max', value: 120 },
         }),
-        row('memory.idle.pglite', 'RSS, idle serve, PGlite, first start', lite.idle),
+        row('memory.idle.embedded', 'RSS, idle serve, embedded PostgreSQL, first start', lite.idle),
         ...(lite.idleRestart
-          ? [row('memory.idle-restart.pglite', 'RSS, idle serve, PGlite, restart', lite.idleRestart)]
+          ? [
+              row(
+                'memory.idle-restart.embedded',
+                'RSS, idle serve, embedded PostgreSQL, restart',
+                lite.idleRestart,
+              ),
+            ]
+          : []),
+        ...(lite.idlePss !== undefined
+          ? [
+              {
+                id: 'memory.idle-pss.embedded',
+                label: 'PSS, idle serve + its embedded PostgreSQL, restart',
+                unit: 'MB',
+                boocoder: lite.idlePss,
+                peer: null,
+                target: { kind: 'abs-max', value: 150 },
+              } satisfies Metric,
+            ]
           : []),
         row('memory.after.pg', `RSS after ${count} new_task, PostgreSQL`, pg.after, {
           detail: { newTaskPerSecond: pg.newTaskPerSecond },
         }),
-        row('memory.after.pglite', `RSS after ${liteCount} new_task, PGlite`, lite.after, {
+        row('memory.after.embedded', `RSS after ${liteCount} new_task, embedded PostgreSQL`, lite.after, {
           detail: { newTaskPerSecond: lite.newTaskPerSecond },
         }),
       ];

@@ -5,7 +5,7 @@
 
 import { createPgDb } from '../src/db/pg.js';
 import { silentLogger } from '../src/log.js';
-import { createBenchDatabase, openBenchPglite } from './bench-db.js';
+import { createBenchDatabase, openBenchEmbedded } from './bench-db.js';
 import { boocoderPickup, boocoderThroughput } from './boocoder-queue.js';
 import { type BenchContext, type Suite, size } from './context.js';
 import { GRAPHILE_NAME, graphilePickup, graphileThroughput } from './graphile-peer.js';
@@ -87,8 +87,8 @@ export const pickupSuite: Suite = {
     } finally {
       await bench.drop();
     }
-    progress(`pickup: boocoder on PGlite, ${total} tasks`);
-    const lite = await openBenchPglite();
+    progress(`pickup: boocoder on the embedded PostgreSQL, ${total} tasks`);
+    const lite = await openBenchEmbedded();
     let ourLite: number[];
     try {
       ourLite = await boocoderPickup(lite, { ...o, tasks: total });
@@ -104,7 +104,13 @@ export const pickupSuite: Suite = {
         peerDist,
         true,
       ),
-      ...pickupRows('pickup.pglite', 'pickup latency, PGlite,', distribution(ourLite), peerDist, false),
+      ...pickupRows(
+        'pickup.embedded',
+        'pickup latency, embedded PostgreSQL,',
+        distribution(ourLite),
+        peerDist,
+        true,
+      ),
     ];
   },
 };

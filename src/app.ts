@@ -11,10 +11,12 @@ import { markIdleAgentSessionEnded } from './db/agent-sessions.js';
 import type { Db } from './db/db.js';
 import { migrate } from './db/migrate.js';
 import { openDatabase } from './db/open.js';
-import { Dispatcher, type TaskRunner } from './dispatcher/dispatcher.js';
+import { Dispatcher } from './dispatcher/dispatcher.js';
 import { createAgentTaskRunner } from './dispatcher/run-task.js';
+import type { TaskRunner } from './dispatcher/task-runner.js';
 import type { Logger } from './log.js';
 import type { Deps } from './services/deps.js';
+import { adoptLocalProjects } from './services/project-machine.js';
 import { TaskEvents } from './services/task-events.js';
 import { scheduleWorktreeCleanup, type WorktreeCleanupSchedule } from './services/worktree-cleanup.js';
 
@@ -39,9 +41,17 @@ export interface AppOptions {
 export async function startApp(o: AppOptions): Promise<App> {
   const db =
     o.db ??
-    (await openDatabase({ databaseUrl: o.config.databaseUrl, home: o.config.home, logger: o.logger }));
+    (await openDatabase({
+      databaseUrl: o.config.databaseUrl,
+      home: o.config.home,
+      pgDir: o.config.pgDir,
+      pgUser: o.config.pgUser,
+      schema: o.config.dbSchema,
+      logger: o.logger,
+    }));
   try {
     await migrate(db, { logger: o.logger });
+    await adoptLocalProjects(db, o.config.machine, o.logger);
     const events = new TaskEvents();
     await events.start(db);
     // Agent processes kept between a chat's tasks; closed (process groups killed) in close().
@@ -59,35 +69,37 @@ export async function startApp(o: AppOptions): Promise<App> {
       logger: o.logger.child({ part: 'opencode-serve' }),
     });
     const backends = createAgentBackends({ db, config: o.config, warmSessions, opencodeServer });
+    const runnerDeps = { db, config: o.config, logger: o.logger, backends };
+    const dispatcher = o.withDispatcher
+      ? new Dispatcher({
+          db,
+          logger: o.logger.child({ part: 'dispatcher' }),
+          runTask: o.runTask ?? createAgentTaskRunner(runnerDeps),
+          concurrency: o.config.concurrency,
+          pollMs: o.config.pollMs,
+          leaseMs: o.config.leaseMs,
+          shutdownGraceMs: o.config.shutdownGraceMs,
+          claimAhead: { enabled: o.config.claimAhead },
+          machineId: o.config.machine.id,
+        })
+      : undefined;
     const deps: Deps = {
-      db,
-      config: o.config,
-      logger: o.logger,
+      ...runnerDeps,
       events,
-      backends,
       warmSessions,
       opencodeServer,
+      ...(dispatcher ? { dispatcher } : {}),
     };
-    let dispatcher: Dispatcher | undefined;
     let cleanup: WorktreeCleanupSchedule | undefined;
-    if (o.withDispatcher) {
-      dispatcher = new Dispatcher({
-        db,
-        logger: o.logger.child({ part: 'dispatcher' }),
-        runTask: o.runTask ?? createAgentTaskRunner(deps),
-        concurrency: o.config.concurrency,
-        pollMs: o.config.pollMs,
-        leaseMs: o.config.leaseMs,
-        shutdownGraceMs: o.config.shutdownGraceMs,
-      });
+    if (dispatcher) {
       await dispatcher.start();
-      deps.dispatcher = dispatcher;
       // Only a process that runs tasks creates worktrees, so only it sweeps them (first pass now).
       cleanup = scheduleWorktreeCleanup({
         db,
         logger: o.logger.child({ part: 'worktree-cleanup' }),
         worktreesRoot: join(o.config.home, 'worktrees'),
         ttlMs: o.config.worktreeTtlMs,
+        machineId: o.config.machine.id,
         intervalMs: WORKTREE_CLEANUP_INTERVAL_MS,
       });
     }

@@ -14,9 +14,10 @@ import { runMigrate, runServe, runStdio } from './commands.js';
 import { type Config, loadConfig } from './config.js';
 import { BoocoderError } from './errors.js';
 import { createLogger, type Logger } from './log.js';
+import { describeTrusted, trustRepository } from './projects/trust.js';
 import { SERVER_VERSION } from './server.js';
 
-const COMMANDS = ['serve', 'stdio', 'status', 'stop', 'logs', 'migrate', 'help'] as const;
+const COMMANDS = ['serve', 'stdio', 'status', 'stop', 'logs', 'migrate', 'trust', 'help'] as const;
 
 const TTY_HINT =
   'boocoder speaks MCP (JSON-RPC) on stdin: an MCP client such as Claude Code starts it, not a person.\n' +
@@ -138,6 +139,17 @@ program
   .description('Apply database migrations and exit')
   .action(async () => {
     await runMigrate(setup()).catch(fail);
+  });
+
+program
+  .command('trust [path]')
+  .description(
+    "Trust the repository's .boocoder.json commands (setup, check) as they are now; asked again when it changes",
+  )
+  .action(async (path?: string) => {
+    const { config } = setup();
+    const trusted = await trustRepository(config.home, path ?? process.cwd()).catch(fail);
+    process.stdout.write(describeTrusted(trusted));
   });
 
 const first = process.argv[2];

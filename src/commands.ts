@@ -257,7 +257,14 @@ export async function runStdio({ config, logger }: Ctx): Promise<void> {
 }
 
 export async function runMigrate({ config, logger }: Ctx): Promise<void> {
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, home: config.home, logger });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    home: config.home,
+    pgDir: config.pgDir,
+    pgUser: config.pgUser,
+    schema: config.dbSchema,
+    logger,
+  });
   try {
     const result = await migrate(db, { logger });
     logger.info('migrations applied', { applied: result.applied, current: result.current });

@@ -8,6 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { BoocoderError } from './errors.js';
 import { LOG_LEVELS } from './log.js';
+import { type Machine, resolveMachine } from './machine-id.js';
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -23,12 +24,41 @@ export const agentSpecSchema = z.object({
 });
 export type AgentSpecInput = z.infer<typeof agentSpecSchema>;
 
+const OPENCODE_BACKENDS = ['acp', 'opencode_server', 'serve'] as const;
+
+function opencodeBackendOf(value: (typeof OPENCODE_BACKENDS)[number] | undefined): Config['opencodeBackend'] {
+  return value === 'serve' || value === 'opencode_server' ? 'opencode_server' : 'acp';
+}
+
+/**
+ * A project's worktree settings (docs/worktree-setup.md): in the config file under `projects`, or
+ * in the repository's `.boocoder.json` (whose commands run only once the user trusted the file).
+ */
+export const projectSettingsSchema = z
+  .object({
+    /** Shell command run in each new worktree before the agent starts. */
+    setup: z.string().min(1).max(4096).optional(),
+    /** Shell command that judges a contender's work (arenas). */
+    check: z.string().min(1).max(4096).optional(),
+    /** Patterns (.gitignore syntax) of ignored files copied from the checkout into each new worktree. */
+    copy: z.array(z.string().min(1).max(1024)).max(256).optional(),
+    setupTimeoutS: z.number().int().min(1).max(86_400).optional(),
+    checkTimeoutS: z.number().int().min(1).max(86_400).optional(),
+  })
+  .strict();
+export type ProjectSettingsInput = z.infer<typeof projectSettingsSchema>;
+/** The config file's entry: the same settings, and whether the repository's own file is trusted. */
+const projectConfigSchema = projectSettingsSchema.extend({ trustRepoFile: z.boolean().optional() }).strict();
+export type ProjectConfigInput = z.infer<typeof projectConfigSchema>;
+
 const fileSchema = z
   .object({
     agents: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/), agentSpecSchema).default({}),
+    /** Per repository (absolute path of its top-level folder): worktree settings. */
+    projects: z.record(z.string().min(1).max(4096), projectConfigSchema).default({}),
     defaultAgent: z.string().max(64).optional(),
     permissions: z.enum(['auto', 'ask']).optional(),
-    opencodeBackend: z.enum(['acp', 'serve']).optional(),
+    opencodeBackend: z.enum(OPENCODE_BACKENDS).optional(),
   })
   .strict();
 
@@ -36,6 +66,19 @@ const envSchema = z.object({
   BOOCODER_HOME: z.string().max(4096).optional(),
   BOOCODER_CONFIG: z.string().max(4096).optional(),
   DATABASE_URL: z.string().max(4096).optional(),
+  BOOCODER_PG_DIR: z.string().max(4096).optional(),
+  BOOCODER_PG_USER: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/)
+    .optional(),
+  BOOCODER_MACHINE_ID: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,63}$/)
+    .optional(),
+  BOOCODER_DB_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'use lowercase letters, digits and _')
+    .default('boocoder'),
   BOOCODER_HOST: z.string().max(255).default('127.0.0.1'),
   BOOCODER_PORT: int(0, 65535).default(7311),
   BOOCODER_TOKEN: z.string().min(16, 'BOOCODER_TOKEN must be at least 16 characters').max(512).optional(),
@@ -53,11 +96,12 @@ const envSchema = z.object({
   BOOCODER_MAX_QUEUED_PER_PROJECT: int(1, 1_000_000).default(1000),
   BOOCODER_DEFAULT_AGENT: z.string().max(64).optional(),
   BOOCODER_PERMISSIONS: z.enum(['auto', 'ask']).optional(),
-  BOOCODER_OPENCODE_BACKEND: z.enum(['acp', 'serve']).optional(),
+  BOOCODER_OPENCODE_BACKEND: z.enum(OPENCODE_BACKENDS).optional(),
   BOOCODER_AGENT_IDLE_MS: int(100, 86_400_000).default(600_000),
   BOOCODER_AGENT_FIRST_IDLE_MS: int(100, 86_400_000).default(60_000),
   BOOCODER_MAX_WARM_AGENTS: int(0, 1000).default(4),
   BOOCODER_MAX_WARM_AGENT_MEMORY_MB: int(0, 1_048_576).default(2048),
+  BOOCODER_CLAIM_AHEAD: z.enum(['0', '1']).default('0'),
   BOOCODER_WORKTREE_TTL_MS: int(60_000, 3_650 * 86_400_000).default(7 * 86_400_000),
 });
 
@@ -65,6 +109,14 @@ export interface Config {
   home: string;
   configFile: string;
   databaseUrl?: string;
+  /** The embedded PostgreSQL's folder; unset: `$BOOCODER_HOME/pg` (as root: /var/lib/boocoder/...). */
+  pgDir?: string;
+  /** The user the embedded PostgreSQL runs as when boocoder runs as root (postgres refuses root). */
+  pgUser: string;
+  /** The schema boocoder's tables live in (every connection's search_path). */
+  dbSchema: string;
+  /** This machine (machine-id.ts): a project is worked on only by servers on its machine. */
+  machine: Machine;
   host: string;
   port: number;
   token?: string;
@@ -104,11 +156,19 @@ export interface Config {
    */
   permissions: 'auto' | 'ask';
   /**
-   * How opencode tasks run: `acp` (an `opencode acp` process per chat) or `serve` (one shared
-   * `opencode serve` for every worktree, execution path `native`).
+   * The execution path of opencode tasks that name none: `acp` (an `opencode acp` process per chat)
+   * or `opencode_server` (one shared `opencode serve` for every worktree). `serve` is read as
+   * `opencode_server`, its spelling before execution paths had one name.
    */
-  opencodeBackend: 'acp' | 'serve';
+  opencodeBackend: 'acp' | 'opencode_server';
+  /**
+   * Claiming ahead and batched finishes (src/dispatcher/claim-ahead.ts): only a queue of very short
+   * jobs gains from them, so they are off unless BOOCODER_CLAIM_AHEAD=1.
+   */
+  claimAhead: boolean;
   agents: Readonly<Record<string, AgentSpecInput>>;
+  /** Worktree settings per repository path, from the config file (trusted: the user wrote it). */
+  projects: Readonly<Record<string, ProjectConfigInput>>;
   /** The environment agents and git are started from (a copy: nothing writes back). */
   childEnv: Readonly<Record<string, string>>;
 }
@@ -122,7 +182,7 @@ function readConfigFile(path: string): z.infer<typeof fileSchema> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { agents: {} };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { agents: {}, projects: {} };
     throw new BoocoderError('E_CONFIG', `cannot read the config file ${path}`, {}, { cause: err });
   }
   let json: unknown;
@@ -155,6 +215,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     home,
     configFile,
     databaseUrl: e.DATABASE_URL || undefined,
+    pgDir: e.BOOCODER_PG_DIR ? resolve(e.BOOCODER_PG_DIR) : undefined,
+    pgUser: e.BOOCODER_PG_USER ?? 'nobody',
+    dbSchema: e.BOOCODER_DB_SCHEMA,
+    machine: resolveMachine(e.BOOCODER_MACHINE_ID, env.HOME ?? homedir()),
     host: e.BOOCODER_HOST,
     port: e.BOOCODER_PORT,
     token: e.BOOCODER_TOKEN,
@@ -179,8 +243,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     maxWarmAgents: e.BOOCODER_MAX_WARM_AGENTS,
     maxWarmAgentMemoryBytes: e.BOOCODER_MAX_WARM_AGENT_MEMORY_MB * 1024 * 1024,
     permissions: e.BOOCODER_PERMISSIONS ?? file.permissions ?? 'auto',
-    opencodeBackend: e.BOOCODER_OPENCODE_BACKEND ?? file.opencodeBackend ?? 'acp',
+    opencodeBackend: opencodeBackendOf(e.BOOCODER_OPENCODE_BACKEND ?? file.opencodeBackend),
+    claimAhead: e.BOOCODER_CLAIM_AHEAD === '1',
     agents: Object.freeze(file.agents),
+    projects: Object.freeze(file.projects),
     childEnv: Object.freeze(childEnv),
     ...overrides,
   };

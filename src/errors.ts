@@ -28,9 +28,16 @@ export const ERROR_CODES = [
   'E_AGENT_FAILED',
   'E_AGENT_TIMEOUT',
   'E_AGENT_WROTE_OUTSIDE_WORKTREE',
+  /** A task's lease expired (its dispatcher died or hung) on its last attempt: written by the lease sweep. */
+  'E_LEASE_EXPIRED',
   'E_CANCELLED',
   'E_GIT_FAILED',
   'E_WORKTREE_FAILED',
+  'E_SETUP_FAILED',
+  'E_UNTRUSTED_COMMAND',
+  'E_ARENA_NOT_FOUND',
+  'E_ARENA_DECIDED',
+  'E_ARENA_NOT_FINISHED',
   'E_DATABASE',
   'E_DATABASE_NEWER',
   'E_MIGRATION_CHECKSUM',
@@ -42,6 +49,8 @@ export const ERROR_CODES = [
   'E_ALREADY_RUNNING',
   'E_NOT_RUNNING',
   'E_USAGE',
+  'E_PROJECT_ON_OTHER_MACHINE',
+  'E_EMBEDDED_DATABASE',
   'E_INTERNAL',
 ] as const;
 

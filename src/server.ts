@@ -9,11 +9,15 @@ import type { Deps } from './services/deps.js';
 import { registerAnswerPermissionTool } from './tools/answer-permission.js';
 import { registerApplyChangeTool } from './tools/apply-change.js';
 import { registerCancelTaskTool } from './tools/cancel-task.js';
+import { registerDecideArenaTool } from './tools/decide-arena.js';
 import { registerGetAgentSessionsTool } from './tools/get-agent-sessions.js';
+import { registerGetArenaTool } from './tools/get-arena.js';
 import { registerGetTaskTool } from './tools/get-task.js';
+import { registerListArenasTool } from './tools/list-arenas.js';
 import { registerListPendingChangesTool } from './tools/list-pending-changes.js';
 import { registerListPermissionRequestsTool } from './tools/list-permission-requests.js';
 import { registerListTasksTool } from './tools/list-tasks.js';
+import { registerNewArenaTool } from './tools/new-arena.js';
 import { registerNewTaskTool } from './tools/new-task.js';
 import { registerProbeAgentsTool } from './tools/probe-agents.js';
 import { changeDiffUri } from './tools/views.js';
@@ -48,6 +52,10 @@ export function createServer(deps: Deps): McpServer {
   registerProbeAgentsTool(server, deps);
   registerListPermissionRequestsTool(server, deps);
   registerAnswerPermissionTool(server, deps);
+  registerNewArenaTool(server, deps);
+  registerGetArenaTool(server, deps);
+  registerDecideArenaTool(server, deps);
+  registerListArenasTool(server, deps);
   server.registerResource(
     'change-diff',
     new ResourceTemplate('boocoder://changes/{change_id}/diff', { list: undefined }),

@@ -14,7 +14,7 @@ import type * as acp from '@agentclientprotocol/sdk/unstable';
 import type { AgentSession } from '../db/agent-sessions.js';
 import type { Task } from '../db/rows.js';
 import type { Logger } from '../log.js';
-import type { AgentInfo, PermissionAsker } from './acp-client-policy.js';
+import type { PermissionAsker } from '../permissions/responder.js';
 import type { AgentLaunchSpec } from './launch-specs.js';
 
 /** Why a turn ended, in ACP's words (the richest of the wire formats; the others map onto it). */
@@ -29,6 +29,13 @@ export interface TurnUsage {
   /** Cumulative session cost as the agent reported it, when it does. */
   cost?: number;
   currency?: string;
+}
+
+/** What an agent says about itself (ACP agentInfo, a CLI's version). */
+export interface AgentInfo {
+  name: string;
+  title?: string;
+  version: string;
 }
 
 /** What one turn produced, whatever the backend. */
@@ -73,6 +80,11 @@ export interface TurnRequest {
    */
   onSpawn: (pid: number) => Promise<void>;
   logger: Logger;
+  /**
+   * The worktree's own variables (its port block: dispatcher/worktree-setup.ts), added to the
+   * agent's environment by the backends that start a process per worktree.
+   */
+  worktreeEnv?: Readonly<Record<string, string>>;
 }
 
 /** One execution path. */

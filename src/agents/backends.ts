@@ -1,9 +1,11 @@
 /**
  * The backend of each stored execution path (tasks.execution_path), built once per process by
- * src/app.ts and closed with it.
+ * src/app.ts and closed with it. `native` (boocoder's own agent) has no backend in this version.
  */
 import type { Config } from '../config.js';
 import type { Db } from '../db/db.js';
+import type { ExecutionPath } from '../db/task-inserts.js';
+import { BoocoderError } from '../errors.js';
 import { AcpBackend } from './acp/backend.js';
 import type { WarmSessions } from './acp/warm-sessions.js';
 import type { AgentBackend } from './agent-backend.js';
@@ -11,10 +13,7 @@ import { HeadlessBackend } from './headless/backend.js';
 import { OpencodeServeBackend } from './opencode-serve/backend.js';
 import type { OpencodeServerHolder } from './opencode-serve/holder.js';
 
-export const STORED_EXECUTION_PATHS = ['acp', 'native', 'pty'] as const;
-export type StoredExecutionPath = (typeof STORED_EXECUTION_PATHS)[number];
-
-export type AgentBackends = Readonly<Record<StoredExecutionPath, AgentBackend>>;
+export type AgentBackends = Readonly<Partial<Record<ExecutionPath, AgentBackend>>>;
 
 export interface AgentBackendsOptions {
   db: Db;
@@ -26,15 +25,23 @@ export interface AgentBackendsOptions {
 export function createAgentBackends(o: AgentBackendsOptions): AgentBackends {
   return {
     acp: new AcpBackend({ config: o.config, warmSessions: o.warmSessions }),
-    pty: new HeadlessBackend({ db: o.db, config: o.config }),
-    native: new OpencodeServeBackend({ config: o.config, holder: o.opencodeServer }),
+    pty: new HeadlessBackend({ db: o.db, config: o.config, path: 'pty' }),
+    // Qwen Code's own path is its headless stream-json run: the headless backend, under its own name.
+    qwen: new HeadlessBackend({ db: o.db, config: o.config, path: 'qwen' }),
+    opencode_server: new OpencodeServeBackend({ config: o.config, holder: o.opencodeServer }),
   };
 }
 
 /** The backend that runs a task stored with `executionPath` (a row from before paths existed: acp). */
 export function backendOf(backends: AgentBackends, executionPath: string | null): AgentBackend {
-  const known = STORED_EXECUTION_PATHS.find((p) => p === executionPath);
-  return backends[known ?? 'acp'];
+  const backend = backends[(executionPath ?? 'acp') as ExecutionPath];
+  if (!backend) {
+    throw new BoocoderError(
+      'E_INVALID_INPUT',
+      `no backend runs execution path "${executionPath}" in this version; queue the task again with another execution_path`,
+    );
+  }
+  return backend;
 }
 
 /** Stops every backend's sessions and processes, one after another. */

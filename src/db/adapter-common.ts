@@ -31,6 +31,23 @@ export function assertChannelName(channel: string): void {
   }
 }
 
+/** The schema boocoder keeps its tables, views, functions and migrations table in. */
+export const DEFAULT_SCHEMA = 'boocoder';
+
+// The schema name goes into a connection's startup options and into DDL: identifiers only, which
+// blocks injection through the configured name.
+const SCHEMA_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function assertSchemaName(schema: string): string {
+  if (!SCHEMA_RE.test(schema)) {
+    throw new BoocoderError(
+      'E_CONFIG',
+      `invalid database schema name ${JSON.stringify(schema.slice(0, 80))}; use lowercase letters, digits and _`,
+    );
+  }
+  return schema;
+}
+
 /** A parameterless query goes over the simple protocol on both adapters, so it may hold several statements. */
 export function hasParams(params: readonly unknown[] | undefined): params is readonly unknown[] {
   return params !== undefined && params.length > 0;

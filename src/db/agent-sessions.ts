@@ -8,8 +8,11 @@ export interface AgentSession {
   chatId: string;
   agent: string;
   sessionId: string | null;
-  /** headless: one-shot CLI runs on the pty execution path, continued by the agent's resume flag. */
-  backend: 'opencode_server' | 'acp_warm' | 'headless';
+  /**
+   * The execution path that runs the chat's session, by its name, except `acp_warm` for `acp` (the
+   * seed's name for a warm ACP session; see sql/0007_execution_paths.sql).
+   */
+  backend: 'opencode_server' | 'acp_warm' | 'pty' | 'qwen' | 'native';
   agentSessionId: string | null;
   serverPort: number | null;
   status: AgentSessionStatus;

@@ -27,6 +27,11 @@ export interface Queryable {
 export interface Db extends Queryable {
   readonly kind: 'pg' | 'pglite';
   /**
+   * The schema boocoder's tables live in (`boocoder` unless configured): every connection's
+   * search_path, so boocoder's SQL stays unqualified and can share a database with anything.
+   */
+  readonly schema: string;
+  /**
    * Runs fn in one transaction. Only `tx` may be used inside fn: on PGlite the outer handle would
    * wait for the transaction to finish and deadlock forever.
    */

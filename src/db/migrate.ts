@@ -1,6 +1,8 @@
 /**
  * Schema migrations: `sql/NNNN_name.sql`, applied in order, each in its own transaction and
- * recorded in boocoder_migrations with a sha256 checksum.
+ * recorded in boocoder_migrations with a sha256 checksum. Everything lives in the Db's schema
+ * (`boocoder`; the connection's search_path): the first migrate creates it and moves an install
+ * from before it (tables in `public`) there (schema-move.ts).
  *
  * Several processes may start against one database at once, so every migration transaction first
  * takes pg_advisory_xact_lock(MIGRATION_LOCK_KEY) and only then re-reads what is applied: the
@@ -14,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Db, Queryable } from './db.js';
+import { moveLegacyInstall } from './schema-move.js';
 
 /** Arbitrary, fixed: "boocoder migrations". Every boocoder process must use the same key. */
 export const MIGRATION_LOCK_KEY = 7_311_000_001;
@@ -120,6 +123,11 @@ export async function migrate(db: Db, options: MigrateOptions): Promise<MigrateR
   const alreadyApplied = await db.transaction(async (tx) => {
     // Under the lock too: concurrent CREATE TABLE IF NOT EXISTS can still collide on pg_type.
     await takeMigrationLock(tx);
+    // db.schema passed assertSchemaName when the handle was made: an identifier, safe in DDL.
+    await tx.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
+    if (await moveLegacyInstall(tx, db.schema, migrations)) {
+      logger.info('moved boocoder tables from schema public to their own schema', { schema: db.schema });
+    }
     await tx.query(
       `CREATE TABLE IF NOT EXISTS boocoder_migrations (
          version INTEGER PRIMARY KEY,

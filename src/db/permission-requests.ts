@@ -3,6 +3,7 @@
  * exactly while one of its requests is pending. Every value is a $n parameter. Statements that touch
  * a request and its task lock the task row first, so a concurrent answer and block never interleave.
  */
+import { PERMISSION_ANSWERS_CHANNEL, PERMISSION_REQUESTS_CHANNEL, TASKS_DONE_CHANNEL } from './channels.js';
 import type { Queryable } from './db.js';
 import { toCamel } from './rows.js';
 
@@ -82,7 +83,15 @@ export async function insertRequestBlockingTask(
       JSON.stringify(r.options),
     ],
   );
-  return toRequest(rows[0] as Record<string, unknown>);
+  const request = toRequest(rows[0] as Record<string, unknown>);
+  // tasks_done wakes get_task waiters: `blocked` is a state a waiting client must see.
+  await tx.query('SELECT pg_notify($1, $2), pg_notify($3, $4)', [
+    PERMISSION_REQUESTS_CHANNEL,
+    request.id,
+    TASKS_DONE_CHANNEL,
+    r.taskId,
+  ]);
+  return request;
 }
 
 /** A request with its task's state and whether the task's cancellation was requested. */
@@ -122,7 +131,10 @@ export async function findRequestWithTask(
   };
 }
 
-/** Records the chosen option if the request is still pending (compare-and-set): null otherwise. */
+/**
+ * Records the chosen option if the request is still pending (compare-and-set): null otherwise.
+ * NOTIFYs permission_answers, which wakes the dispatcher that holds the agent's request open.
+ */
 export async function markRequestAnswered(
   tx: Queryable,
   id: string,
@@ -135,7 +147,9 @@ export async function markRequestAnswered(
       RETURNING *`,
     [id, optionId],
   );
-  return rows[0] ? toRequest(rows[0]) : null;
+  if (!rows[0]) return null;
+  await tx.query('SELECT pg_notify($1, $2)', [PERMISSION_ANSWERS_CHANNEL, id]);
+  return toRequest(rows[0]);
 }
 
 /** Ends a still-pending request without an answer; false when it had already left pending. */

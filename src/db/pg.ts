@@ -12,7 +12,9 @@ import { BoocoderError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
   assertNotInsideTransaction,
+  assertSchemaName,
   assertTransactionOpen,
+  DEFAULT_SCHEMA,
   hasParams,
   INT8_OID,
   parseInt8,
@@ -24,6 +26,8 @@ import { createPgListener, errorCode, type PgListenerOptions } from './pg-listen
 export interface PgDbOptions {
   connectionString: string;
   logger: Logger;
+  /** The schema of boocoder's tables (DEFAULT_SCHEMA unless given): each connection's search_path. */
+  schema?: string;
   poolMax?: number;
   /**
    * A query not answered within this fails with E_DATABASE and its connection is dropped. Without
@@ -116,8 +120,11 @@ async function runOn<T>(
 export function createPgDb(options: PgDbOptions): Db {
   const { connectionString, logger } = options;
   const types = createPgTypes();
+  const schema = assertSchemaName(options.schema ?? DEFAULT_SCHEMA);
   const pool = new pg.Pool({
     connectionString,
+    // Set at connection start-up, so no statement ever runs with another search_path.
+    options: `-c search_path=${schema}`,
     types,
     max: options.poolMax ?? 10,
     keepAlive: true,
@@ -179,6 +186,7 @@ export function createPgDb(options: PgDbOptions): Db {
 
   const db: Db = {
     kind: 'pg',
+    schema,
 
     async query<T>(
       sql: string,

@@ -14,7 +14,9 @@ import type { Logger } from '../log.js';
 import {
   assertChannelName,
   assertNotInsideTransaction,
+  assertSchemaName,
   assertTransactionOpen,
+  DEFAULT_SCHEMA,
   hasParams,
   INT8_OID,
   parseInt8,
@@ -40,6 +42,8 @@ export interface PgliteDbOptions {
   /** A directory (created 0700) or IN_MEMORY. */
   dataDir: string;
   logger: Logger;
+  /** The schema of boocoder's tables (DEFAULT_SCHEMA unless given). */
+  schema?: string;
 }
 
 type PgliteRunner = Pick<Transaction, 'query' | 'exec'>;
@@ -88,15 +92,24 @@ export async function openPgliteDb(options: PgliteDbOptions): Promise<Db> {
       { cause: err },
     );
   }
-  const db = createPgliteAdapter(pglite, lock, logger);
+  const schema = assertSchemaName(options.schema ?? DEFAULT_SCHEMA);
+  // PGlite is one connection: its search_path, set once here, holds for every statement.
+  await pglite.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}; SET search_path TO ${schema}`);
+  const db = createPgliteAdapter(pglite, lock, logger, schema);
   openInstances.set(db, dataDir);
   return db;
 }
 
-function createPgliteAdapter(pglite: PGlite, lock: DataDirLock | undefined, logger: Logger): Db {
+function createPgliteAdapter(
+  pglite: PGlite,
+  lock: DataDirLock | undefined,
+  logger: Logger,
+  schema: string,
+): Db {
   let closed = false;
   const db: Db = {
     kind: 'pglite',
+    schema,
 
     async query<T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> {
       assertNotInsideTransaction(db, 'db.query');

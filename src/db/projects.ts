@@ -7,6 +7,9 @@ export interface Project {
   rootPath: string;
   name: string;
   createdAt: Date;
+  /** The machine whose disk holds the repository (machine-id.ts); null until adopted. */
+  machineId: string | null;
+  machineName: string | null;
 }
 
 export interface Session {
@@ -23,15 +26,49 @@ export interface Chat {
   createdAt: Date;
 }
 
-/** Registers a repository once; a second call with the same root returns the same project. */
-export async function upsertProject(db: Queryable, rootPath: string, name: string): Promise<Project> {
+/**
+ * Registers a repository once; a second call with the same root returns the same project. With a
+ * machine, a new project records it and a project not adopted yet is adopted; a project of
+ * another machine is returned unchanged (the caller refuses it).
+ */
+export async function upsertProject(
+  db: Queryable,
+  rootPath: string,
+  name: string,
+  machine?: { id: string; name: string },
+): Promise<Project> {
   const { rows } = await db.query(
-    `INSERT INTO projects (root_path, name) VALUES ($1, $2)
-     ON CONFLICT (root_path) DO UPDATE SET root_path = EXCLUDED.root_path
+    `INSERT INTO projects (root_path, name, machine_id, machine_name) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (root_path) DO UPDATE
+       SET machine_id = COALESCE(projects.machine_id, EXCLUDED.machine_id),
+           machine_name = CASE WHEN projects.machine_id IS NULL THEN EXCLUDED.machine_name ELSE projects.machine_name END
      RETURNING *`,
-    [rootPath, name],
+    [rootPath, name, machine?.id ?? null, machine?.name ?? null],
   );
   return toCamel<Project>(rows[0] as Record<string, unknown>);
+}
+
+export async function findProjectByRoot(db: Queryable, rootPath: string): Promise<Project | null> {
+  const { rows } = await db.query('SELECT * FROM projects WHERE root_path = $1', [rootPath]);
+  return rows[0] ? toCamel<Project>(rows[0]) : null;
+}
+
+/** Records the machine of a project not adopted yet; null when it was adopted meanwhile. */
+export async function adoptProject(
+  db: Queryable,
+  id: string,
+  machine: { id: string; name: string },
+): Promise<Project | null> {
+  const { rows } = await db.query(
+    'UPDATE projects SET machine_id = $2, machine_name = $3 WHERE id = $1 AND machine_id IS NULL RETURNING *',
+    [id, machine.id, machine.name],
+  );
+  return rows[0] ? toCamel<Project>(rows[0]) : null;
+}
+
+export async function listUnadoptedProjects(db: Queryable): Promise<Project[]> {
+  const { rows } = await db.query('SELECT * FROM projects WHERE machine_id IS NULL ORDER BY created_at');
+  return rows.map((r) => toCamel<Project>(r));
 }
 
 export async function findProject(db: Queryable, id: string): Promise<Project | null> {

@@ -16,6 +16,7 @@
  * `id = ANY(ARRAY(...))`, not a join (which would hash a sequential scan of every task), and the
  * older-pending check keeps `OFFSET 0` (as an anti-join it would hash every pending task).
  */
+import { TASKS_DONE_CHANNEL } from './channels.js';
 import type { Queryable } from './db.js';
 import { type Task, toCamel } from './rows.js';
 import type { TaskOutcome } from './tasks.js';
@@ -29,12 +30,17 @@ export interface TaskFinish {
 export interface FinishAndClaim {
   /** Recorded first; the slots of those this owner still held are free for the claim. */
   finishes: readonly TaskFinish[];
-  /** NOTIFYed with each finished task's id (waiters for a task's end listen on it); needed with finishes. */
-  doneChannel?: string;
   /** False (shutdown) claims nothing, not even into the slots the finishes free. */
   claim: boolean;
   /** Free slots besides those the finishes free. */
   freeSlots: number;
+  /**
+   * Claims only tasks whose project lives on this machine (project-machine.ts): a dispatcher on
+   * another machine sharing the database would run an agent in a same-named local folder. A
+   * project no machine has adopted yet (its repository was found nowhere) is anyone's: its task
+   * fails wherever the repository is missing, rather than waiting forever.
+   */
+  machineId?: string;
 }
 
 export interface ClaimedTasks {
@@ -51,6 +57,8 @@ const CLAIM_ONLY = `
     SELECT t.id, t.session_id, t.seq FROM tasks t
      WHERE t.state = 'pending'
        AND NOT EXISTS (SELECT 1 FROM tasks a WHERE a.session_id = t.session_id AND a.state IN ('running', 'blocked'))
+       AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM projects p WHERE p.id = t.project_id
+                                            AND (p.machine_id = $4 OR p.machine_id IS NULL)))
      ORDER BY t.seq LIMIT $3
      FOR UPDATE SKIP LOCKED)
   UPDATE tasks SET state = 'running', attempts = tasks.attempts + 1, lease_owner = $1,
@@ -84,6 +92,8 @@ const FINISH_AND_CLAIM = `
      WHERE t.state = 'pending'
        AND NOT EXISTS (SELECT 1 FROM tasks a WHERE a.session_id = t.session_id
                           AND a.state IN ('running', 'blocked') AND a.id NOT IN (SELECT id FROM finished))
+       AND ($12::text IS NULL OR EXISTS (SELECT 1 FROM projects p WHERE p.id = t.project_id
+                                             AND (p.machine_id = $12 OR p.machine_id IS NULL)))
      ORDER BY t.seq LIMIT (SELECT n FROM claim_limit)
      FOR UPDATE SKIP LOCKED),
   claimed AS (
@@ -116,9 +126,12 @@ async function claimTasks(
   owner: string,
   leaseMs: number,
   limit: number,
+  machineId: string | undefined,
 ): Promise<ClaimedTasks> {
   if (limit < 1) return { finished: [], tasks: [], more: false };
-  const { rows } = await db.query(CLAIM_ONLY, [owner, leaseMs, limit], { name: 'boocoder_claim_tasks' });
+  const { rows } = await db.query(CLAIM_ONLY, [owner, leaseMs, limit, machineId ?? null], {
+    name: 'boocoder_claim_tasks',
+  });
   return { finished: [], tasks: tasksOf(rows), more: Number(rows[0]?.claim_candidates ?? 0) >= limit };
 }
 
@@ -130,8 +143,7 @@ export async function finishAndClaimTasks(
   r: FinishAndClaim,
 ): Promise<ClaimedTasks> {
   const f = r.finishes;
-  if (f.length === 0) return claimTasks(db, owner, leaseMs, r.claim ? r.freeSlots : 0);
-  if (!r.doneChannel) throw new Error('finishing tasks needs a channel to announce them on');
+  if (f.length === 0) return claimTasks(db, owner, leaseMs, r.claim ? r.freeSlots : 0, r.machineId);
   const { rows } = await db.query(
     FINISH_AND_CLAIM,
     [
@@ -145,7 +157,8 @@ export async function finishAndClaimTasks(
       f.map((x) => x.outcome.costTokens),
       f.map((x) => x.outcome.errorCode),
       f.map((x) => x.outcome.lastError),
-      r.doneChannel,
+      TASKS_DONE_CHANNEL,
+      r.machineId ?? null,
     ],
     { name: 'boocoder_finish_and_claim_tasks' },
   );

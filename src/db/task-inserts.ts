@@ -5,6 +5,14 @@
 import type { Queryable } from './db.js';
 import { type Task, toCamel } from './rows.js';
 
+/**
+ * tasks.execution_path, as its CHECK allows (sql/0007_execution_paths.sql): `acp` an ACP agent over
+ * stdio, `pty` a headless CLI run, `qwen` Qwen Code's headless run, `opencode_server` opencode's
+ * shared server, `native` boocoder's own agent.
+ */
+export const EXECUTION_PATHS = ['acp', 'pty', 'qwen', 'opencode_server', 'native'] as const;
+export type ExecutionPath = (typeof EXECUTION_PATHS)[number];
+
 export interface NewTaskRow {
   projectId: string;
   sessionId: string;
@@ -17,9 +25,11 @@ export interface NewTaskRow {
   thinkingOptionId?: string | null;
   featureValues?: Readonly<Record<string, string | boolean>> | null;
   parentTaskId: string | null;
+  /** The arena the task is a contender of (new_arena). */
+  arenaId?: string | null;
   maxAttempts: number;
-  /** How the agent is driven: `acp` (default), `native` (the shared `opencode serve`) or `pty` (headless). */
-  executionPath?: 'acp' | 'native' | 'pty';
+  /** How the agent is driven; `acp` when omitted. */
+  executionPath?: ExecutionPath;
   /**
    * Insert the task already claimed by this dispatcher when a claim would give it to it now (see
    * INSERT_CLAIMED); otherwise, or when omitted, it is inserted pending.
@@ -34,10 +44,10 @@ export interface TaskClaim {
 }
 
 const INSERT_COLUMNS = `project_id, session_id, chat_id, input, agent, model, mode_id, thinking_option_id,
-                        feature_values, parent_task_id, max_attempts, execution_path`;
+                        feature_values, parent_task_id, max_attempts, execution_path, arena_id`;
 
 const INSERT_PENDING = `INSERT INTO tasks (${INSERT_COLUMNS})
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12) RETURNING *`;
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13) RETURNING *`;
 
 /**
  * Claim at insert: the row is written as a claim would leave it (running, attempt 1, the owner's
@@ -58,12 +68,12 @@ const INSERT_CLAIMED = `
                         WHERE NOT EXISTS (SELECT 1 FROM tasks b WHERE b.session_id = p.session_id
                                              AND b.state IN ('running', 'blocked'))) AS claim_now)
   INSERT INTO tasks (${INSERT_COLUMNS}, state, attempts, lease_owner, lease_expires_at, started_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12,
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13,
           CASE WHEN (SELECT claim_now FROM free) THEN 'running' ELSE 'pending' END,
           CASE WHEN (SELECT claim_now FROM free) THEN 1 ELSE 0 END,
-          CASE WHEN (SELECT claim_now FROM free) THEN $13::text END,
+          CASE WHEN (SELECT claim_now FROM free) THEN $14::text END,
           CASE WHEN (SELECT claim_now FROM free)
-               THEN clock_timestamp() + make_interval(secs => $14::double precision / 1000) END,
+               THEN clock_timestamp() + make_interval(secs => $15::double precision / 1000) END,
           CASE WHEN (SELECT claim_now FROM free) THEN clock_timestamp() END)
   ON CONFLICT (session_id) WHERE state IN ('running', 'blocked') DO NOTHING
   RETURNING *`;
@@ -82,6 +92,7 @@ function insertParams(t: NewTaskRow): unknown[] {
     t.parentTaskId,
     t.maxAttempts,
     t.executionPath ?? 'acp',
+    t.arenaId ?? null,
   ];
 }
 

@@ -2,12 +2,11 @@
  * SQL for the tasks table: lease, finish, cancel (inserts are in task-inserts.ts, the dispatcher's
  * claims in task-claims.ts). Every value is a $n parameter.
  */
+import { TASKS_CANCEL_CHANNEL, TASKS_DONE_CHANNEL } from './channels.js';
 import type { Db, Queryable } from './db.js';
 import { expirePendingRequests } from './permission-requests.js';
 import { type Task, type TaskState, toCamel } from './rows.js';
 import { finishAndClaimTasks } from './task-claims.js';
-
-export { insertTask, type NewTaskRow, type TaskClaim } from './task-inserts.js';
 
 /** A task with the number of pending changes it produced, in one round trip. */
 export async function findTaskWithChangeCount(
@@ -164,16 +163,22 @@ export interface TaskOutcome {
   lastError: string | null;
 }
 
-/** Finishes a task only if this owner still holds it: a dispatcher that lost its lease changes nothing. */
+/**
+ * Finishes a task only if this owner still holds it: a dispatcher that lost its lease changes
+ * nothing. NOTIFYs tasks_done with its id when it finished it.
+ */
 export async function finishTask(db: Queryable, id: string, owner: string, o: TaskOutcome): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `UPDATE tasks SET state = $3, output_summary = $4, cost_tokens = $5, error_code = $6, last_error = $7,
-            ended_at = clock_timestamp(), lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
-      WHERE id = $1 AND lease_owner = $2 AND state IN ('running', 'blocked')`,
-    [id, owner, o.state, o.outputSummary, o.costTokens, o.errorCode, o.lastError],
+  const { rows } = await db.query(
+    `WITH finished AS (
+       UPDATE tasks SET state = $3, output_summary = $4, cost_tokens = $5, error_code = $6, last_error = $7,
+              ended_at = clock_timestamp(), lease_owner = NULL, lease_expires_at = NULL, updated_at = clock_timestamp()
+        WHERE id = $1 AND lease_owner = $2 AND state IN ('running', 'blocked')
+        RETURNING id)
+     SELECT pg_notify($8, id::text) FROM finished`,
+    [id, owner, o.state, o.outputSummary, o.costTokens, o.errorCode, o.lastError, TASKS_DONE_CHANNEL],
     { name: 'boocoder_finish_task' },
   );
-  return rowCount === 1;
+  return rows.length === 1;
 }
 
 /** Hands a running task back to the queue (shutdown): it keeps its attempt count. */
@@ -213,8 +218,8 @@ export async function setTaskWorktree(db: Queryable, id: string, worktreePath: s
 /**
  * Cancels a task: a pending one (or a blocked one no dispatcher holds) ends at once; a running or
  * leased blocked one is marked so its dispatcher stops the agent first (it notices through its
- * heartbeat or a notification) — ending it here would let the session's next task start in the
- * worktree while that agent still runs. Returns the new row.
+ * heartbeat or the tasks_cancel notification sent here) — ending it here would let the session's
+ * next task start in the worktree while that agent still runs. Returns the new row.
  */
 export async function requestTaskCancel(db: Queryable, id: string): Promise<Task | null> {
   const { rows } = await db.query(
@@ -228,7 +233,10 @@ export async function requestTaskCancel(db: Queryable, id: string): Promise<Task
       RETURNING *`,
     [id],
   );
-  return rows[0] ? toCamel<Task>(rows[0]) : null;
+  const task = rows[0] ? toCamel<Task>(rows[0]) : null;
+  if (task?.state === 'running' || task?.state === 'blocked')
+    await db.query('SELECT pg_notify($1, $2)', [TASKS_CANCEL_CHANNEL, id]);
+  return task;
 }
 
 /** Of the given running task ids, those whose cancellation was requested. */

@@ -28,15 +28,26 @@ export interface NewWorktreeRow {
   branch: string;
   baseCommit: string;
   headCommit: string;
+  /** The machine whose disk holds the worktree (machine-id.ts). */
+  machineId?: string;
 }
 
 /** Records a session's worktree; a concurrent second insert for the same session returns the first. */
 export async function insertWorktree(db: Queryable, w: NewWorktreeRow): Promise<WorktreeRow> {
   await db.query(
-    `INSERT INTO worktrees (session_id, project_id, path, branch, base_commit, head_commit, slug)
-     VALUES ($1, $2, $3, $4, $5, $6, $7)
+    `INSERT INTO worktrees (session_id, project_id, path, branch, base_commit, head_commit, slug, machine_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
      ON CONFLICT (session_id) WHERE status = 'active' DO NOTHING`,
-    [w.sessionId, w.projectId, w.path, w.branch, w.baseCommit, w.headCommit, w.sessionId.slice(0, 8)],
+    [
+      w.sessionId,
+      w.projectId,
+      w.path,
+      w.branch,
+      w.baseCommit,
+      w.headCommit,
+      w.sessionId.slice(0, 8),
+      w.machineId ?? null,
+    ],
   );
   const row = await findActiveWorktree(db, w.sessionId);
   if (!row) throw new Error('worktree row vanished right after insert');
@@ -65,14 +76,16 @@ export interface ExpiredWorktree extends WorktreeRow {
 /**
  * Active worktrees under `pathPrefix` whose session is finished: no pending, running or blocked
  * task, and its last task ended more than `ttlMs` ago (by the database's clock, so hosts with a
- * skewed clock agree). Only rows under this host's worktrees folder: with a shared PostgreSQL,
- * other hosts' worktrees are theirs to clean.
+ * skewed clock agree). Only rows under this host's worktrees folder and, given `machineId`, of
+ * this machine (a worktree row without one: of its project's machine): with a shared PostgreSQL,
+ * other machines' worktrees are theirs to clean, even where their paths look like ours.
  */
 export async function listExpiredWorktrees(
   db: Queryable,
   pathPrefix: string,
   ttlMs: number,
   limit: number,
+  machineId?: string,
 ): Promise<ExpiredWorktree[]> {
   const { rows } = await db.query(
     `SELECT w.*, p.root_path,
@@ -82,11 +95,12 @@ export async function listExpiredWorktrees(
               WHERE c.status = 'applied' AND (c.session_id = w.session_id OR c.worktree_id = w.id)) AS applied_changes
        FROM worktrees w JOIN projects p ON p.id = w.project_id
       WHERE w.status = 'active' AND w.session_id IS NOT NULL AND left(w.path, length($1)) = $1
+        AND ($4::text IS NULL OR COALESCE(w.machine_id, p.machine_id) = $4)
         AND NOT EXISTS (SELECT 1 FROM tasks t WHERE t.session_id = w.session_id AND t.state IN ${OPEN_TASK_STATES})
         AND (SELECT max(coalesce(t.ended_at, t.updated_at)) FROM tasks t WHERE t.session_id = w.session_id)
             < clock_timestamp() - $2::double precision * interval '1 millisecond'
       ORDER BY w.created_at LIMIT $3`,
-    [pathPrefix, ttlMs, limit],
+    [pathPrefix, ttlMs, limit, machineId ?? null],
   );
   return rows.map((r) => toCamel<ExpiredWorktree>(r));
 }
@@ -112,12 +126,18 @@ export interface LocalWorktree extends WorktreeRow {
   rootPath: string | null;
 }
 
-/** Active worktree rows under `pathPrefix` (this host's worktrees folder). */
-export async function listActiveWorktreesUnder(db: Queryable, pathPrefix: string): Promise<LocalWorktree[]> {
+/** Active worktree rows under `pathPrefix` (this host's worktrees folder), of `machineId` when given. */
+export async function listActiveWorktreesUnder(
+  db: Queryable,
+  pathPrefix: string,
+  machineId?: string,
+): Promise<LocalWorktree[]> {
   const { rows } = await db.query(
     `SELECT w.*, p.root_path FROM worktrees w LEFT JOIN projects p ON p.id = w.project_id
-      WHERE w.status = 'active' AND left(w.path, length($1)) = $1 ORDER BY w.created_at`,
-    [pathPrefix],
+      WHERE w.status = 'active' AND left(w.path, length($1)) = $1
+        AND ($2::text IS NULL OR COALESCE(w.machine_id, p.machine_id) = $2)
+      ORDER BY w.created_at`,
+    [pathPrefix, machineId ?? null],
   );
   return rows.map((r) => toCamel<LocalWorktree>(r));
 }

@@ -4,16 +4,16 @@
  * find the agent and kill it (orphaned-agents.ts), never a process that only reuses its pid.
  */
 import { describeAgentProcess } from '../agents/orphaned-agents.js';
+import type { Db } from '../db/db.js';
 import { recordAgentProcess } from '../db/tasks.js';
 import type { Logger } from '../log.js';
-import type { Deps } from '../services/deps.js';
 
-export function agentProcessRecorder(deps: Deps, taskId: string, owner: string, log: Logger) {
+export function agentProcessRecorder(db: Db, taskId: string, owner: string, log: Logger) {
   return async (pid: number): Promise<void> => {
     const rec = describeAgentProcess(pid);
     if (!rec) return;
     try {
-      await recordAgentProcess(deps.db, taskId, owner, rec);
+      await recordAgentProcess(db, taskId, owner, rec);
     } catch (err) {
       log.warn('could not record the agent process', { taskId, err });
     }

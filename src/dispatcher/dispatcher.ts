@@ -1,32 +1,23 @@
 /**
  * The dispatcher: claims pending tasks (woken by NOTIFY tasks_new, with a fallback poll), runs up to
  * `concurrency` at once, keeps their leases alive with a heartbeat, stops a task when it is cancelled
- * or its lease is lost, and on shutdown stops claiming and hands unfinished tasks back. Claims and
- * the finishes runners hand it share statements (FinishAndClaimBatcher). A task queued in this
+ * or its lease is lost, and on shutdown stops claiming and hands unfinished tasks back. Claims go
+ * out one statement at a time (FinishAndClaimBatcher). A task queued in this
  * process while a slot is free is claimed by its own INSERT and handed over here (reserveSlot).
- * While runs are short, claims take more tasks than there are free slots (claim-ahead.ts).
+ * With claiming ahead on (an option, off by default), while runs are short, claims take more tasks
+ * than there are free slots (claim-ahead.ts) and finishes ride in the claim statements.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import { TASKS_CANCEL_CHANNEL, TASKS_NEW_CHANNEL } from '../db/channels.js';
 import type { Task } from '../db/rows.js';
-import { releaseTask } from '../db/tasks.js';
-import { TASKS_CANCEL_CHANNEL } from '../services/tasks.js';
+import { finishTask, releaseTask } from '../db/tasks.js';
 import { ClaimedAheadTasks } from './claim-ahead.js';
 import { ExpiredLeaseSweeper } from './expired-leases.js';
 import { FinishAndClaimBatcher } from './finish-and-claim-batcher.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { type SlotReservation, SlotReservations, type SlotReserver } from './slot-reservation.js';
 import type { ClaimedTaskContext, DispatcherOptions, StopReason } from './task-runner.js';
-
-export type {
-  ClaimedTaskContext,
-  DispatcherOptions,
-  StopReason,
-  TaskRunContext,
-  TaskRunner,
-} from './task-runner.js';
-
-export const TASKS_NEW_CHANNEL = 'tasks_new';
 
 interface Running {
   controller: AbortController;
@@ -47,6 +38,8 @@ export class Dispatcher implements SlotReserver {
   private readonly statements: FinishAndClaimBatcher;
   private readonly reservations: SlotReservations;
   private readonly ahead: ClaimedAheadTasks;
+  /** Claiming ahead and batched finishes are on (DispatcherOptions.claimAhead). */
+  private readonly batched: boolean;
   private pollTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private readonly sweeper: ExpiredLeaseSweeper;
@@ -59,9 +52,11 @@ export class Dispatcher implements SlotReserver {
   constructor(private readonly o: DispatcherOptions) {
     this.owner = o.owner ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
     // Well inside a lease: a held task goes back long before its lease could lapse.
+    const { enabled: claimAhead = false, ...claimAheadTuning } = o.claimAhead ?? {};
+    this.batched = claimAhead;
     this.ahead = new ClaimedAheadTasks(
-      o.concurrency,
-      { maxWaitMs: Math.min(250, o.leaseMs / 4), ...o.claimAhead },
+      claimAhead ? o.concurrency : 0,
+      { maxWaitMs: Math.min(250, o.leaseMs / 4), ...claimAheadTuning },
       (tasks) => void this.handBack(tasks),
     );
     this.statements = new FinishAndClaimBatcher({
@@ -69,6 +64,7 @@ export class Dispatcher implements SlotReserver {
       logger: o.logger,
       owner: this.owner,
       leaseMs: o.leaseMs,
+      machineId: o.machineId,
       capacity: () => o.concurrency + this.ahead.limit(this.longestRunningMs()),
       usedSlots: () => this.running.size + this.reservations.count + this.ahead.size,
       stopping: () => this.stopping,
@@ -224,6 +220,8 @@ export class Dispatcher implements SlotReserver {
       owner: this.owner,
       signal: controller.signal,
       finish: (outcome) => {
+        // The default: its own statement; the slot is refilled when the runner returns.
+        if (!this.batched) return finishTask(this.o.db, task.id, this.owner, outcome);
         const recorded = this.statements.finish(task.id, outcome);
         this.runnerFinishing(task.id, entry);
         return recorded;

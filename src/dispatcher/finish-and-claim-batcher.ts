@@ -8,7 +8,6 @@ import type { Task } from '../db/rows.js';
 import { type ClaimedTasks, finishAndClaimTasks, type TaskFinish } from '../db/task-claims.js';
 import type { TaskOutcome } from '../db/tasks.js';
 import type { Logger } from '../log.js';
-import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 
 /** What the batcher needs from its dispatcher. */
 export interface DispatcherSlots {
@@ -16,6 +15,8 @@ export interface DispatcherSlots {
   logger: Logger;
   owner: string;
   leaseMs: number;
+  /** Claims only tasks of projects on this machine (FinishAndClaim.machineId). */
+  machineId?: string;
   /** How many tasks the dispatcher may hold now: its slots, plus those it may claim ahead. */
   capacity(): number;
   /** Tasks held (running, or claimed ahead) whose end is not recorded yet, and reserved slots. */
@@ -123,9 +124,9 @@ export class FinishAndClaimBatcher {
     try {
       result = await finishAndClaimTasks(this.d.db, this.d.owner, this.d.leaseMs, {
         finishes: s.finishes,
-        doneChannel: TASKS_DONE_CHANNEL,
         claim: s.claim,
         freeSlots: s.freeSlots,
+        machineId: this.d.machineId,
       });
     } catch (err) {
       // 23505: another dispatcher started a task of the same session at the same instant (that

@@ -3,32 +3,48 @@
  * what it changed into pending changes, and the task's final state — all recorded only while this
  * dispatcher still holds the task's lease.
  */
-import { join } from 'node:path';
 import type { AgentTurnResult, BackendSession } from '../agents/agent-backend.js';
-import { backendOf } from '../agents/backends.js';
+import { type AgentBackends, backendOf } from '../agents/backends.js';
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
+import type { Config } from '../config.js';
 import { findAgentSession, markAgentSessionActive, recordAgentSessionRun } from '../db/agent-sessions.js';
+import type { Db } from '../db/db.js';
 import { deleteTaskChanges, insertChanges, pathsAppliedSince } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
-import { finishTask, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
+import { recordTaskCheck } from '../db/task-checks.js';
+import { finishTask, releaseTask, renewLeases } from '../db/tasks.js';
+import { setWorktreeHead } from '../db/worktrees.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
-import type { Deps } from '../services/deps.js';
-import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
-import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
+import type { Logger } from '../log.js';
+import { type GateDeps, gateTaskRun } from '../permissions/gate.js';
+import type { PermissionPolicy } from '../permissions/policy.js';
 import { captureChanges } from '../worktrees/capture.js';
 import { outsideWriteError, watchOutsideWrites } from '../worktrees/outside-writes.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
-import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
-import { prepareSessionWorktree } from './session-worktree.js';
+import { runContenderCheck } from './arena-check.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
+import type { StopReason, TaskRunContext, TaskRunner } from './task-runner.js';
+import { type PreparedTaskWorktree, prepareTaskWorktree } from './worktree-setup.js';
 
-async function recordFailure(deps: Deps, task: Task, owner: string, err: unknown): Promise<void> {
-  const outcome = outcomeOf(undefined, err, undefined);
-  await deps.db.transaction(async (tx) => {
-    if (await finishTask(tx, task.id, owner, outcome))
-      await tx.query('SELECT pg_notify($1, $2)', [TASKS_DONE_CHANNEL, task.id]);
-  });
+async function recordFailure(deps: RunnerDeps, task: Task, ctx: TaskRunContext, err: unknown): Promise<void> {
+  const stop = ctx.signal.reason as StopReason | undefined;
+  // Stopped while preparing (setup command): shutdown gives the task back, a cancel cancels it.
+  if (stop === 'lease-lost') return;
+  if (stop === 'shutdown') return void (await releaseTask(deps.db, task.id, ctx.owner));
+  const outcome = outcomeOf(undefined, err, stop === 'cancel' ? stop : undefined);
+  await finishTask(deps.db, task.id, ctx.owner, outcome);
+}
+
+/**
+ * What the agent task runner needs of the process: a part of the services' Deps, declared here so
+ * the dispatcher imports nothing from the layer above it.
+ */
+export interface RunnerDeps extends GateDeps {
+  db: Db;
+  config: Config;
+  logger: Logger;
+  backends: AgentBackends;
 }
 
 /** How the task's turn went: its result or its error, and whether the agent's process was lost. */
@@ -39,7 +55,7 @@ interface FinishedTurn {
 }
 
 async function runAgent(
-  deps: Deps,
+  deps: RunnerDeps,
   task: Task,
   dispatcherCtx: TaskRunContext,
   permissions: PermissionPolicy,
@@ -57,8 +73,8 @@ async function runAgent(
   if (!project || !task.sessionId || !task.chatId) {
     throw new BoocoderError('E_NOT_FOUND', 'the task has no project, session or chat any more');
   }
-  const wt = await prepareSessionWorktree(deps, project, task.sessionId, join(deps.config.home, 'worktrees'));
-  await setTaskWorktree(deps.db, task.id, wt.path);
+  const { wt, env, portEnv } = await prepareTaskWorktree(deps, { task, project, spec, signal: ctx.signal });
+  // Watched from here on: the setup command (run above, in the worktree) is not the agent's doing.
   const outside = await watchOutsideWrites({
     projectRoot: project.rootPath,
     home: deps.config.home,
@@ -87,8 +103,9 @@ async function runAgent(
       configHash,
       signal: ctx.signal,
       ...(gate.asker ? { asker: gate.asker } : {}),
-      onSpawn: agentProcessRecorder(deps, task.id, ctx.owner, logger),
+      onSpawn: agentProcessRecorder(deps.db, task.id, ctx.owner, logger),
       logger,
+      worktreeEnv: portEnv,
     });
     turn.run = await session.runTurn();
   } catch (error) {
@@ -100,7 +117,7 @@ async function runAgent(
   // pending to tell it happened. It wins over the run's own error.
   turn.error = outsideWriteError(await outside.changes()) ?? turn.error;
   try {
-    await recordTurn(deps, task, ctx, { agent, project, wt, turn });
+    await recordTurn(deps, task, ctx, { agent, project, wt, env, turn });
   } finally {
     // Only once the result is recorded: an idle timer started earlier could mark a warm session
     // closed before the result marks it idle.
@@ -111,12 +128,14 @@ async function runAgent(
 interface TurnRecord {
   agent: string;
   project: NonNullable<Awaited<ReturnType<typeof findProject>>>;
-  wt: Awaited<ReturnType<typeof prepareSessionWorktree>>;
+  wt: PreparedTaskWorktree['wt'];
+  /** the agent's environment: an arena contender's check runs with it */
+  env: Readonly<Record<string, string>>;
   turn: FinishedTurn;
 }
 
 /** Captures what the agent changed and records the task's result, while the lease is still ours. */
-async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRecord): Promise<void> {
+async function recordTurn(deps: RunnerDeps, task: Task, ctx: TaskRunContext, r: TurnRecord): Promise<void> {
   const { agent, project, wt, turn } = r;
   const chatId = task.chatId as string;
   const { run, error: runError } = turn;
@@ -149,6 +168,17 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
   });
   const outcome = outcomeOf(run, runError, stop);
   const crashed = turn.processLost;
+  const check =
+    task.arenaId && outcome.state === 'completed'
+      ? await runContenderCheck({
+          taskId: task.id,
+          config: deps.config,
+          rootPath: project.rootPath,
+          cwd: wt.path,
+          env: r.env,
+          signal: ctx.signal,
+        })
+      : undefined;
   await deps.db.transaction(async (tx) => {
     await deleteTaskChanges(tx, task.id);
     await insertChanges(
@@ -161,10 +191,8 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
         agent,
       })),
     );
-    await tx.query('UPDATE worktrees SET head_commit = $2, updated_at = clock_timestamp() WHERE id = $1', [
-      wt.id,
-      captured.commit,
-    ]);
+    await setWorktreeHead(tx, wt.id, captured.commit);
+    if (check) await recordTaskCheck(tx, check);
     if (!(await finishTask(tx, task.id, ctx.owner, outcome))) {
       throw new BoocoderError('E_INTERNAL', 'the task lease was lost before its result was recorded');
     }
@@ -175,7 +203,6 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
       outputTokens: run?.usage?.outputTokens ?? 0,
       cost: run?.usage?.cost ?? 0,
     });
-    await tx.query('SELECT pg_notify($1, $2)', [TASKS_DONE_CHANNEL, task.id]);
   });
 }
 
@@ -185,14 +212,14 @@ export interface AgentTaskRunnerOptions {
 }
 
 /** The production task runner: a real agent in the session's worktree. */
-export function createAgentTaskRunner(deps: Deps, options: AgentTaskRunnerOptions = {}): TaskRunner {
+export function createAgentTaskRunner(deps: RunnerDeps, options: AgentTaskRunnerOptions = {}): TaskRunner {
   const permissions = options.permissions ?? deps.config.permissions;
   return async (task, ctx) => {
     try {
       await runAgent(deps, task, ctx, permissions);
     } catch (err) {
       deps.logger.warn('task failed', { taskId: task.id, err });
-      await recordFailure(deps, task, ctx.owner, err);
+      await recordFailure(deps, task, ctx, err);
     }
   };
 }

@@ -1,8 +1,8 @@
 /** Gives a session its worktree (one per session, shared by all its agents) and a clean start for a run. */
 
+import type { Db } from '../db/db.js';
 import { lockProjectWorktrees, type Project } from '../db/projects.js';
 import { findActiveWorktree, insertWorktree, type WorktreeRow } from '../db/worktrees.js';
-import type { Deps } from '../services/deps.js';
 import { requireProjectFolder } from '../worktrees/repository.js';
 import { resetWorktree } from '../worktrees/reset.js';
 import { ensureSessionWorktree } from '../worktrees/worktrees.js';
@@ -20,32 +20,43 @@ export interface PreparedWorktree {
  * attempt's changes become pending changes.
  */
 export async function prepareSessionWorktree(
-  deps: Deps,
+  db: Db,
   project: Project,
   sessionId: string,
   worktreesRoot: string,
+  /** The machine the worktree lives on (project-machine.ts). */
+  machineId: string,
+  /** Where a new worktree starts (an arena's pinned commit); default: the repository's HEAD. */
+  startCommit?: string,
 ): Promise<PreparedWorktree> {
   // A task queued before the folder went (or by session id) fails with a code saying so, not E_INTERNAL.
   await requireProjectFolder(project.rootPath, 'the task could not start');
-  const ensure = () => ensureSessionWorktree({ repoPath: project.rootPath, worktreesRoot, sessionId });
+  const ensure = () =>
+    ensureSessionWorktree({
+      repoPath: project.rootPath,
+      worktreesRoot,
+      sessionId,
+      ...(startCommit ? { startCommit } : {}),
+    });
   // On PGlite one process owns the database, and ensureSessionWorktree already queues in-process;
   // a PGlite transaction would also hold up every other query while git runs.
   const git =
-    deps.db.kind === 'pg'
-      ? await deps.db.transaction(async (tx) => {
+    db.kind === 'pg'
+      ? await db.transaction(async (tx) => {
           await lockProjectWorktrees(tx, project.id);
           return ensure();
         })
       : await ensure();
-  let row: WorktreeRow | null = await findActiveWorktree(deps.db, sessionId);
+  let row: WorktreeRow | null = await findActiveWorktree(db, sessionId);
   if (!row) {
-    row = await insertWorktree(deps.db, {
+    row = await insertWorktree(db, {
       sessionId,
       projectId: project.id,
       path: git.path,
       branch: git.branch,
       baseCommit: git.baseCommit,
       headCommit: git.headCommit,
+      machineId,
     });
   }
   const headCommit = row.headCommit ?? git.headCommit;

@@ -11,7 +11,7 @@
  * tasks wait): the task then goes the usual way, through the NOTIFY.
  */
 import type { Task } from '../db/rows.js';
-import type { TaskClaim } from '../db/tasks.js';
+import type { TaskClaim } from '../db/task-inserts.js';
 
 /** A free slot of a dispatcher, held for one task being inserted. Settle it exactly once. */
 export interface SlotReservation {

@@ -5,7 +5,7 @@ import type { AgentLaunchSpec } from '../agents/launch-specs.js';
 import type { Task } from '../db/rows.js';
 import type { TaskOutcome } from '../db/tasks.js';
 import { isBoocoderError } from '../errors.js';
-import type { StopReason } from './dispatcher.js';
+import type { StopReason } from './task-runner.js';
 
 const SUMMARY_MAX = 16 * 1024;
 

@@ -20,10 +20,10 @@ export interface TaskRunContext {
 export interface ClaimedTaskContext extends TaskRunContext {
   /**
    * Records the task's final state while this dispatcher holds its lease (false when it no longer
-   * does), NOTIFYing tasks_done, in the same statement that claims the next task for the slot it
-   * frees. Await it before returning. A result that must commit with other rows (the task's
-   * changes) is recorded with finishTask in the runner's own transaction instead; the slot is then
-   * refilled when the runner returns.
+   * does), NOTIFYing tasks_done; with claiming ahead on, in the same statement that claims the next
+   * task for the slot it frees. Await it before returning. A result that must commit with other
+   * rows (the task's changes) is recorded with finishTask in the runner's own transaction instead;
+   * the slot is then refilled when the runner returns.
    */
   finish(outcome: TaskOutcome): Promise<boolean>;
 }
@@ -40,6 +40,13 @@ export interface DispatcherOptions {
   leaseMs: number;
   shutdownGraceMs: number;
   owner?: string;
-  /** Claiming ahead (claim-ahead.ts); by default a held task waits at most 250 ms or a quarter lease. */
-  claimAhead?: Partial<ClaimAheadOptions>;
+  /** Claims only tasks of projects on this machine (project-machine.ts); unset: any task. */
+  machineId?: string;
+  /**
+   * Claiming ahead (claim-ahead.ts) and batched finishes (ctx.finish records the end in the next
+   * claim statement, finish-and-claim-batcher.ts): only a queue of very short jobs gains from them
+   * (the no-op benchmark), so they are off unless `enabled`. A held task waits at most 250 ms or a
+   * quarter lease unless `maxWaitMs` says otherwise.
+   */
+  claimAhead?: Partial<ClaimAheadOptions> & { enabled: boolean };
 }

@@ -5,8 +5,9 @@ import * as changes from '../db/pending-changes.js';
 import { findProjectOfSession, lockProjectForWrite, type Project } from '../db/projects.js';
 import type { ChangeStatus, PendingChange } from '../db/rows.js';
 import { BoocoderError } from '../errors.js';
-import { applyFileChanges, revertFileChanges } from '../worktrees/apply.js';
+import { applyFileChanges, revertFileChanges } from '../worktrees/apply-batch.js';
 import type { Deps } from './deps.js';
+import { assertProjectHere } from './project-machine.js';
 
 export const CHANGE_ACTIONS = ['apply', 'reject', 'revert'] as const;
 export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
@@ -139,7 +140,7 @@ export async function actOnChanges(
     return await deps.db.transaction(async (tx) => {
       const rows = await lockForAction(tx, wanted, action);
       if (action !== 'reject') {
-        const project = await projectOf(tx, rows);
+        const project = await assertProjectHere(tx, await projectOf(tx, rows), deps.config.machine);
         await lockProjectForWrite(tx, project.id);
         const [write, putBack] =
           action === 'apply' ? [applyFileChanges, revertFileChanges] : [revertFileChanges, applyFileChanges];

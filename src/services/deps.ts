@@ -17,7 +17,7 @@ export interface Deps {
   backends: AgentBackends;
   /** Live agent sessions kept between a chat's tasks; without it every task starts its agent. */
   warmSessions?: WarmSessions;
-  /** The shared `opencode serve` for tasks on the native execution path, started on first use. */
+  /** The shared `opencode serve` (execution path opencode_server), started on first use. */
   opencodeServer?: OpencodeServerHolder;
   /** This process's dispatcher, when it runs one: new_task hands it tasks directly (claim at insert). */
   dispatcher?: SlotReserver;

@@ -1,58 +1,74 @@
 /**
  * How a task's agent runs, chosen when the task is queued (new_task `execution_path`) and stored
- * on the task (tasks.execution_path):
- *   acp      → 'acp'    the agent as an ACP server over stdio, kept warm between a chat's tasks
- *   headless → 'pty'    one headless CLI run per task printing JSON lines, resumed by session id
- *   serve    → 'native' opencode's shared `opencode serve` over HTTP (opencode only)
+ * on the task (tasks.execution_path) under the same name:
+ *   acp              the agent as an ACP server over stdio, kept warm between a chat's tasks
+ *   pty              one headless CLI run per task printing JSON lines, resumed by session id
+ *   qwen             Qwen Code's own path: its headless stream-json run (a pty run of qwen is stored so)
+ *   opencode_server  opencode's shared `opencode serve` over HTTP (opencode only)
+ * `native` (boocoder's own agent) is a stored name with no backend in this version. The spellings
+ * of earlier versions stay accepted as aliases: `headless` for pty, `serve` for opencode_server.
  */
-import type { StoredExecutionPath } from '../agents/backends.js';
 import { HEADLESS_AGENT_NAMES, hasHeadlessSpec } from '../agents/headless/specs.js';
 import type { Config } from '../config.js';
+import type { ExecutionPath } from '../db/task-inserts.js';
 import { BoocoderError } from '../errors.js';
 
-export const EXECUTION_PATH_CHOICES = ['acp', 'headless', 'serve'] as const;
-export type ExecutionPathChoice = (typeof EXECUTION_PATH_CHOICES)[number];
+export const EXECUTION_PATH_CHOICES = ['acp', 'pty', 'qwen', 'opencode_server'] as const;
+/** Earlier spellings new_task still accepts, and the path each names. */
+export const EXECUTION_PATH_ALIASES: Readonly<Record<string, ExecutionPath>> = {
+  headless: 'pty',
+  serve: 'opencode_server',
+};
+
+function headlessPath(config: Pick<Config, 'permissions'>, agent: string, requested: string): ExecutionPath {
+  if (!hasHeadlessSpec(agent)) {
+    throw new BoocoderError(
+      'E_INVALID_INPUT',
+      `agent "${agent}" has no headless mode (only ${HEADLESS_AGENT_NAMES.join(', ')}); use execution_path "acp"`,
+    );
+  }
+  if (requested === 'qwen' && agent !== 'qwen') {
+    throw new BoocoderError(
+      'E_INVALID_INPUT',
+      `execution_path "qwen" is for agent qwen only, not "${agent}"; use "pty" for a headless run`,
+    );
+  }
+  // A headless run cannot park a permission request for a human to answer.
+  if (config.permissions === 'ask') {
+    throw new BoocoderError(
+      'E_INVALID_INPUT',
+      `execution_path "${requested}" cannot ask for permissions, and the server runs the \`ask\` permission policy; use "acp"`,
+    );
+  }
+  return agent === 'qwen' ? 'qwen' : 'pty';
+}
 
 /**
  * The stored execution path for a task of `agent`. Without a request: opencode on its shared
- * server when the config says so (opencodeBackend serve), every other agent over ACP. Throws
- * E_INVALID_INPUT for a request the agent or the permission policy cannot honour.
+ * server when the config says so (opencodeBackend opencode_server), every other agent over ACP.
+ * Throws E_INVALID_INPUT for a request the agent or the permission policy cannot honour.
  */
 export function chooseExecutionPath(
   config: Pick<Config, 'opencodeBackend' | 'permissions'>,
   agent: string,
   requested: string | undefined,
-): StoredExecutionPath {
+): ExecutionPath {
   if (requested === undefined)
-    return agent === 'opencode' && config.opencodeBackend === 'serve' ? 'native' : 'acp';
-  if (requested === 'acp') return 'acp';
-  if (requested === 'serve') {
+    return agent === 'opencode' && config.opencodeBackend === 'opencode_server' ? 'opencode_server' : 'acp';
+  const path = EXECUTION_PATH_ALIASES[requested] ?? requested;
+  if (path === 'acp') return 'acp';
+  if (path === 'opencode_server') {
     if (agent !== 'opencode') {
       throw new BoocoderError(
         'E_INVALID_INPUT',
-        `execution_path "serve" is for opencode only, not agent "${agent}"; use "acp" or "headless"`,
+        `execution_path "${requested}" is for opencode only, not agent "${agent}"; use "acp" or "pty"`,
       );
     }
-    return 'native';
+    return 'opencode_server';
   }
-  if (requested === 'headless') {
-    if (!hasHeadlessSpec(agent)) {
-      throw new BoocoderError(
-        'E_INVALID_INPUT',
-        `agent "${agent}" has no headless mode (only ${HEADLESS_AGENT_NAMES.join(', ')}); use execution_path "acp"`,
-      );
-    }
-    // A headless run cannot park a permission request for a human to answer.
-    if (config.permissions === 'ask') {
-      throw new BoocoderError(
-        'E_INVALID_INPUT',
-        'execution_path "headless" cannot ask for permissions, and the server runs the `ask` permission policy; use "acp"',
-      );
-    }
-    return 'pty';
-  }
+  if (path === 'pty' || path === 'qwen') return headlessPath(config, agent, requested);
   throw new BoocoderError(
     'E_INVALID_INPUT',
-    `unknown execution_path; use one of ${EXECUTION_PATH_CHOICES.join(', ')}`,
+    `unknown execution_path; use one of ${EXECUTION_PATH_CHOICES.join(', ')} (or the aliases headless, serve)`,
   );
 }

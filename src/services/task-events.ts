@@ -1,11 +1,10 @@
 /**
- * Wakes callers waiting for a task to finish. The dispatcher NOTIFYs `tasks_done` with the task id
- * when a task reaches a final state; one LISTEN per process fans it out. A notification is only a
+ * Wakes callers waiting for a task to finish. `tasks_done` is NOTIFYed with the task id when a task
+ * reaches a final state (src/db/channels.ts); one LISTEN per process fans it out. A notification is only a
  * hint: waiters also re-read the row on a slow timer.
  */
+import { TASKS_DONE_CHANNEL } from '../db/channels.js';
 import type { Db } from '../db/db.js';
-
-export const TASKS_DONE_CHANNEL = 'tasks_done';
 
 export class TaskEvents {
   private readonly waiters = new Map<string, Set<() => void>>();

@@ -3,6 +3,7 @@ import { resolveLaunchSpec } from '../agents/launch-specs.js';
 import type { Queryable } from '../db/db.js';
 import { findChat, findSession, insertChat, insertSession } from '../db/projects.js';
 import type { Task, TaskState } from '../db/rows.js';
+import { insertTask } from '../db/task-inserts.js';
 import * as tasks from '../db/tasks.js';
 import { handOverInserted } from '../dispatcher/slot-reservation.js';
 import { BoocoderError } from '../errors.js';
@@ -11,7 +12,6 @@ import type { Deps } from './deps.js';
 import { chooseExecutionPath } from './execution-path.js';
 import { pathFromRoots, resolveProject } from './projects.js';
 
-export const TASKS_CANCEL_CHANNEL = 'tasks_cancel';
 export const FINAL_STATES: readonly TaskState[] = ['completed', 'failed', 'blocked', 'cancelled'];
 
 export interface NewTaskInput {
@@ -28,6 +28,8 @@ export interface NewTaskInput {
   chatId?: string;
   /** acp, headless or serve (see execution-path.ts); absent: the configured default. */
   executionPath?: string;
+  /** Set by new_arena only: the arena this task is a contender of. */
+  arenaId?: string;
 }
 
 export interface QueuedTask {
@@ -115,14 +117,16 @@ export async function queueTask(
   const spec = resolveLaunchSpec(agent, deps.config.agents);
   const executionPath = chooseExecutionPath(deps.config, agent, input.executionPath);
   await refuseUnusableAgent(deps, spec);
-  const project = await resolveProject(deps.db, projectRef);
+  const project = await resolveProject(deps.db, projectRef, deps.config.machine);
   if ((await tasks.countQueuedTasks(deps.db, project.id)) >= deps.config.maxQueuedPerProject) {
     throw new BoocoderError(
       'E_TOO_MANY_TASKS',
       `project already has ${deps.config.maxQueuedPerProject} queued or running tasks; wait for some to finish`,
     );
   }
-  const slot = deps.dispatcher?.reserveSlot();
+  // Claimed at insert only by a dispatcher on the project's machine: queued by id from another
+  // machine, it waits for a dispatcher there (project-machine.ts).
+  const slot = project.machineId === deps.config.machine.id ? deps.dispatcher?.reserveSlot() : undefined;
   const inserting = deps.db.transaction(async (tx) => {
     if (input.parentTaskId) {
       const parent = await tasks.findTask(tx, input.parentTaskId);
@@ -137,7 +141,7 @@ export async function queueTask(
       thinkingOptionId: input.thinking ?? null,
       featureValues: input.features ?? null,
     };
-    const task = await tasks.insertTask(tx, {
+    const task = await insertTask(tx, {
       projectId: project.id,
       ...ids,
       ...settings,
@@ -146,6 +150,7 @@ export async function queueTask(
       // The config file's model for this agent when the task names none: the row says what ran.
       model: input.model ?? spec.model ?? null,
       parentTaskId: input.parentTaskId ?? null,
+      arenaId: input.arenaId ?? null,
       maxAttempts: deps.config.maxAttempts,
       claimedBy: slot?.claim,
       executionPath,
@@ -201,7 +206,5 @@ export async function cancelTask(deps: Deps, id: string): Promise<Task> {
       `task ${id} is already ${existing.state}; nothing to cancel`,
     );
   }
-  if (task.state === 'running' || task.state === 'blocked')
-    await deps.db.query('SELECT pg_notify($1, $2)', [TASKS_CANCEL_CHANNEL, id]);
   return task;
 }

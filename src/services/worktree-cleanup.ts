@@ -17,13 +17,12 @@ import {
   listExpiredWorktrees,
 } from '../db/worktrees.js';
 import type { Logger } from '../log.js';
-import { findWorktreeAdminDir } from '../worktrees/repository.js';
+import { findWorktreeAdminDir, resolveRepository } from '../worktrees/repository.js';
 import {
   exists,
   isWorktreeDirty,
   pruneWorktrees,
   removeSessionWorktree,
-  resolveRepository,
   sessionBranchName,
 } from '../worktrees/worktrees.js';
 
@@ -34,6 +33,8 @@ export interface WorktreeCleanupOptions {
   worktreesRoot: string;
   /** a finished session's worktree is removed this long after its last task ended */
   ttlMs: number;
+  /** Only this machine's worktrees are touched (project-machine.ts); unset: every row under the folder. */
+  machineId?: string;
   /** checked between worktrees, so that shutdown does not wait for a whole sweep */
   isStopped?: () => boolean;
 }
@@ -83,7 +84,7 @@ export async function removeExpiredWorktrees(
   report: CleanupReport,
 ): Promise<void> {
   const prefix = await rootPrefix(o.worktreesRoot);
-  for (const w of await listExpiredWorktrees(o.db, prefix, o.ttlMs, BATCH)) {
+  for (const w of await listExpiredWorktrees(o.db, prefix, o.ttlMs, BATCH, o.machineId)) {
     if (o.isStopped?.()) return;
     const keep = (reason: string) => {
       report.kept.push({ path: w.path, reason });
@@ -130,7 +131,7 @@ export async function removeExpiredWorktrees(
 
 /** Rows whose folder is gone: the repository's stale registration is pruned and the row archived. */
 async function archiveMissingFolders(o: WorktreeCleanupOptions, prefix: string, report: CleanupReport) {
-  for (const w of await listActiveWorktreesUnder(o.db, prefix)) {
+  for (const w of await listActiveWorktreesUnder(o.db, prefix, o.machineId)) {
     if (o.isStopped?.()) return;
     if (await exists(w.path)) continue;
     try {

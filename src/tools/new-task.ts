@@ -50,9 +50,11 @@ const input = {
     .max(20)
     .optional()
     .describe(
-      'How the agent runs: "acp" (ACP over stdio, kept warm), "headless" (one CLI run per task printing JSON; ' +
-        'built-in agents only, not with the ask permission policy) or "serve" (opencode only: its shared server). ' +
-        'Default: "serve" for opencode when the server is configured so, else "acp"',
+      'How the agent runs: "acp" (ACP over stdio, kept warm), "pty" (one CLI run per task printing JSON; ' +
+        'built-in agents only, not with the ask permission policy; Qwen Code\'s is stored as "qwen"), "qwen" ' +
+        '(qwen only: its headless run) or "opencode_server" (opencode only: its shared server). Aliases: ' +
+        '"headless" = "pty", "serve" = "opencode_server". Default: "opencode_server" for opencode when the ' +
+        'server is configured so, else "acp"',
     ),
 };
 

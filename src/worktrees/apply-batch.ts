@@ -5,6 +5,10 @@
  * one does not: the user's own edits are never overwritten). Meanwhile the blobs are read (one git
  * process for the whole batch, if any is packed); then the files are written; if one write fails,
  * the files already written are put back from the bytes read during the check.
+ *
+ * Not via `git apply`: the exact before/after blobs are in the repository's object store (worktrees
+ * share it), so a change is "the file must hash to X; make it hold Y". One change is a batch of
+ * one; apply-guards.ts holds the path and mode guards, blob-batch.ts the reading of blobs.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, realpath, rename, rmdir, unlink } from 'node:fs/promises';
@@ -229,4 +233,14 @@ export function applyFileChanges(repoRoot: string, changes: readonly FileChange[
 /** Undoes applied changes, all or nothing. Each file must still hold its change's result. */
 export function revertFileChanges(repoRoot: string, changes: readonly FileChange[]): Promise<void> {
   return transitionAll(repoRoot, changes, 'revert');
+}
+
+/** Makes the user's file hold the change's result. Its current state must be the change's base. */
+export function applyFileChange(repoRoot: string, change: FileChange): Promise<void> {
+  return applyFileChanges(repoRoot, [change]);
+}
+
+/** Undoes an applied change. The file must still hold the change's result (or be absent after a delete). */
+export function revertFileChange(repoRoot: string, change: FileChange): Promise<void> {
+  return revertFileChanges(repoRoot, [change]);
 }

@@ -10,8 +10,9 @@
  * drivers (plus, when loose, one per symlink; and one or two when the agent made commits of its
  * own); a capture with nothing to record stops after three.
  */
+import type { ChangeOperation } from '../db/rows.js';
 import { BoocoderError } from '../errors.js';
-import { MAX_FILE_BYTES } from './apply.js';
+import { MAX_FILE_BYTES } from './blob-batch.js';
 import { diffStaged, type RawEntry, type StagedDiff } from './capture-diff.js';
 import { PACK_THRESHOLD, shouldWritePack, writeCapturePack } from './capture-pack.js';
 import { assertOid, type RunGitOptions, runGit } from './git.js';
@@ -19,11 +20,6 @@ import { overBudgetDiffPlaceholder, oversizeDiffPlaceholder, type PatchSegment }
 import { checkRepoPath } from './path-policy.js';
 import { worktreeGitOptions } from './repository.js';
 import { hashFiles, planStaging, type SkippedPath, type StagePlan, writeIndex } from './stage-worktree.js';
-
-/** Tests and older callers import the parser from here. */
-export { parseRawDiff } from './capture-diff.js';
-
-export type ChangeOperation = 'create' | 'edit' | 'delete';
 
 export interface CapturedChange {
   filePath: string;

@@ -7,10 +7,8 @@
 import { lstat, mkdir, readFile, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BoocoderError } from '../errors.js';
-import { hardenedOptions, type RunGitOptions, runGit } from './git.js';
+import { assertOid, hardenedOptions, type RunGitOptions, runGit } from './git.js';
 import { findWorktreeAdminDir, resolveRepository, worktreeGitOptions } from './repository.js';
-
-export { resolveRepository } from './repository.js';
 
 export const SESSION_BRANCH_PREFIX = 'boocoder/session-';
 /** Session ids become a folder name and a branch name: only this shape can do neither harm. */
@@ -102,8 +100,11 @@ export async function ensureSessionWorktree(input: {
   repoPath: string;
   worktreesRoot: string;
   sessionId: string;
+  /** Where a new branch starts (an arena's pinned commit); default: the repository's HEAD. */
+  startCommit?: string;
 }): Promise<SessionWorktree> {
   const branch = sessionBranchName(input.sessionId);
+  if (input.startCommit !== undefined) assertOid(input.startCommit, 'the start commit');
   await mkdir(input.worktreesRoot, { recursive: true });
   const path = join(await realpath(input.worktreesRoot), input.sessionId);
   const repo = await resolveRepository(input.repoPath);
@@ -131,7 +132,7 @@ export async function ensureSessionWorktree(input: {
       if (branchTip.exitCode === 0) {
         await runGit(['worktree', 'add', path, branch], repoOpts);
       } else {
-        await runGit(['worktree', 'add', '-b', branch, path, repo.headCommit], repoOpts);
+        await runGit(['worktree', 'add', '-b', branch, path, input.startCommit ?? repo.headCommit], repoOpts);
       }
     } catch (err) {
       // Leave nothing half-made behind: the next call would find debris.
@@ -150,7 +151,9 @@ export async function ensureSessionWorktree(input: {
     if (!headCommit)
       throw new BoocoderError('E_WORKTREE_FAILED', 'the new session worktree has no HEAD commit');
     const baseCommit =
-      branchTip.exitCode === 0 ? await baseOf(repoOpts, headCommit, repo.headCommit) : repo.headCommit;
+      branchTip.exitCode === 0
+        ? await baseOf(repoOpts, headCommit, repo.headCommit)
+        : (input.startCommit ?? repo.headCommit);
     return { path, branch, baseCommit, headCommit };
   });
 }

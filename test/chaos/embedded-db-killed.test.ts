@@ -1,18 +1,18 @@
 /**
- * The embedded database (PGlite in the `boocoder serve` process): a kill -9 of that process mid-run
- * loses no committed task. The restarted serve breaks the dead process's data-directory lock by
- * itself, finds both tasks (the running one and the one queued behind it), takes the running one
+ * The embedded database (the PostgreSQL a `boocoder serve` process runs): a kill -9 of that process
+ * mid-run loses no committed task. The postmaster outlives it; the restarted serve adopts it, finds
+ * both tasks (the running one and the one queued behind it), takes the running one
  * over once its lease has expired (killing the agent the dead process left behind) and runs both.
- * Then SIGTERM of that serve: graceful, the task requeued with its attempt unspent.
+ * Then SIGTERM of that serve: graceful, the task requeued with its attempt unspent, and the
+ * postmaster stopped with it.
  */
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataDirLockPath } from '../../src/db/data-dir-lock.js';
 import type { Db } from '../../src/db/db.js';
-import { embeddedDataDir } from '../../src/db/open.js';
-import { openPgliteDb } from '../../src/db/pglite.js';
+import { isProcessAlive, readPostmasterPid } from '../../src/db/embedded-postgres-process.js';
+import { openDatabase } from '../../src/db/open.js';
 import { silentLogger } from '../../src/log.js';
 import { callOk, connectHttpClient, testHome } from '../helpers/boocoder-app.js';
 import {
@@ -38,7 +38,13 @@ interface ChangeView {
   diff: string;
 }
 
-describe('the embedded database, its owner killed with -9 [pglite]', () => {
+/** Whether the embedded PostgreSQL of `home` (BOOCODER_PG_DIR = home/pg in testHome) is running. */
+function postmasterRunning(home: string): boolean {
+  const pid = readPostmasterPid(join(home, 'pg', 'data'));
+  return pid !== undefined && isProcessAlive(pid);
+}
+
+describe('the embedded database, its owner killed with -9 [embedded PostgreSQL]', () => {
   let repos: TempRepos;
   let repo: string;
   let home: string;
@@ -53,7 +59,7 @@ describe('the embedded database, its owner killed with -9 [pglite]', () => {
     repo = await repos.repo({ 'README.md': '# demo\n' });
     ({ home, env } = await testHome({
       // Longer than the other chaos leases: this serve shares two CPUs with the rest of the suite and
-      // PGlite runs on its event loop; the restart takes longer than the lease anyway.
+      // the restart takes longer than the lease anyway.
       BOOCODER_LEASE_MS: '5000',
       BOOCODER_POLL_MS: '300',
       BOOCODER_SHUTDOWN_GRACE_MS: '1000',
@@ -93,7 +99,8 @@ describe('the embedded database, its owner killed with -9 [pglite]', () => {
     (serve as RunningProcess).child.kill('SIGKILL');
     expect(await (serve as RunningProcess).exited).toEqual({ code: null, signal: 'SIGKILL' });
     expect(groupMembers(orphan).length).toBeGreaterThanOrEqual(1);
-    expect(existsSync(dataDirLockPath(embeddedDataDir(home)))).toBe(true);
+    // The database outlived its owner; the next serve adopts it.
+    expect(postmasterRunning(home)).toBe(true);
 
     c = await startServing();
     const first = await callOk<TaskView>(c, 'get_task', { task_id: running.task_id, wait_s: 50 });
@@ -126,8 +133,9 @@ describe('the embedded database, its owner killed with -9 [pglite]', () => {
     await c.close();
     client = undefined;
     await sigtermAndCheckRequeued(serve as RunningProcess, home, queued.task_id, group, async () => {
-      expect(existsSync(dataDirLockPath(embeddedDataDir(home)))).toBe(false);
-      db = await openPgliteDb({ dataDir: embeddedDataDir(home), logger: silentLogger });
+      // The adopting serve stopped the database with itself.
+      expect(postmasterRunning(home)).toBe(false);
+      db = await openDatabase({ home, pgDir: join(home, 'pg'), logger: silentLogger });
       return db;
     });
   }, 240_000);

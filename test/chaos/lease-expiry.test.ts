@@ -6,8 +6,8 @@
 import { afterEach, expect, it } from 'vitest';
 import type { Db } from '../../src/db/db.js';
 import { claimNextTask, finishTask, releaseExpiredLeases } from '../../src/db/tasks.js';
-import type { StopReason } from '../../src/dispatcher/dispatcher.js';
 import { Dispatcher } from '../../src/dispatcher/dispatcher.js';
+import type { StopReason } from '../../src/dispatcher/task-runner.js';
 import { silentLogger } from '../../src/log.js';
 import { waitFor } from '../helpers/chaos-processes.js';
 import { CHAOS_CLAIMS_DDL, recordingRunner } from '../helpers/chaos-recording-runner.js';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import type { Db } from '../../src/db/db.js';
 import { insertChat, insertSession, type Project, upsertProject } from '../../src/db/projects.js';
-import { insertTask } from '../../src/db/tasks.js';
+import { insertTask } from '../../src/db/task-inserts.js';
 import { insertWorktree, type WorktreeRow } from '../../src/db/worktrees.js';
 import { silentLogger } from '../../src/log.js';
 import { type CleanupReport, runWorktreeCleanup } from '../../src/services/worktree-cleanup.js';

@@ -2,7 +2,7 @@
  * Starts a real boocoder (app, dispatcher, HTTP endpoint) in this process on a test database, with
  * the deterministic ACP test agent configured as the default agent, plus SDK clients to drive it.
  */
-import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -29,6 +29,9 @@ export async function testHome(
   extraEnv: Record<string, string> = {},
 ): Promise<{ home: string; env: Record<string, string> }> {
   const home = await realpath(await mkdtemp(join(tmpdir(), 'boocoder-home-')));
+  // As root the embedded PostgreSQL runs as `nobody`, who must be able to enter the home to reach
+  // BOOCODER_PG_DIR inside it (the default as root is under /var/lib, which a test must not fill).
+  await chmod(home, 0o711);
   const spec = acpTestAgentSpec();
   await writeFile(
     join(home, 'config.json'),
@@ -43,6 +46,7 @@ export async function testHome(
     BOOCODER_HOME: home,
     // A daemon a test's `boocoder stdio` starts takes a free port, never the user's 7311.
     BOOCODER_PORT: '0',
+    BOOCODER_PG_DIR: join(home, 'pg'),
     BOOCODER_POLL_MS: '500',
     BOOCODER_LEASE_MS: '10000',
     BOOCODER_SHUTDOWN_GRACE_MS: '2000',

@@ -145,7 +145,16 @@ export function childrenOf(pid: number): number[] {
 
 /** The process groups `pid` leads among its children: the agents a dispatcher process runs. */
 export function agentGroupsOf(pid: number): number[] {
-  return childrenOf(pid).filter((c) => readProcStat(c)?.pgrp === c);
+  // The embedded PostgreSQL's postmaster is a group leader among serve's children too: not an agent.
+  return childrenOf(pid).filter((c) => readProcStat(c)?.pgrp === c && !isPostmaster(c));
+}
+
+function isPostmaster(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+  } catch {
+    return false;
+  }
 }
 
 /** Live members of the group led by `pgid` (any start time). */

@@ -5,7 +5,7 @@
  */
 import type { Db } from '../../src/db/db.js';
 import { finishTask } from '../../src/db/tasks.js';
-import type { TaskRunner } from '../../src/dispatcher/dispatcher.js';
+import type { TaskRunner } from '../../src/dispatcher/task-runner.js';
 
 export const CHAOS_CLAIMS_DDL = `CREATE TABLE IF NOT EXISTS chaos_claims (
   task_id UUID NOT NULL,

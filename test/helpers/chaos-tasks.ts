@@ -1,7 +1,7 @@
 /** Tasks straight into the database for the chaos suite, and the checks every chaos test makes. */
 import type { Db, Queryable } from '../../src/db/db.js';
 import { insertChat, insertSession, upsertProject } from '../../src/db/projects.js';
-import { insertTask } from '../../src/db/tasks.js';
+import { insertTask } from '../../src/db/task-inserts.js';
 
 export interface SessionIds {
   projectId: string;

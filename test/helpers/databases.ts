@@ -3,10 +3,11 @@
  *
  *   describeEachDatabase('tasks', (ctx) => { it('...', async () => { await ctx.db.query(...) }) });
  *
- * runs the suite once on PGlite (in memory) and once on PostgreSQL, each with its own migrated
- * database for the file. On PostgreSQL that database is a clone of a migrated TEMPLATE database
- * (created once per migration set, guarded by an advisory lock against concurrent vitest workers)
- * and is dropped afterwards.
+ * runs the suite once on the embedded PostgreSQL (the default a user without DATABASE_URL gets;
+ * one cluster per vitest run, started by global-setup.ts) and once on the system PostgreSQL, each
+ * with its own migrated database for the file: a clone of the cluster's migrated TEMPLATE database
+ * (created once per migration set, guarded by an advisory lock against concurrent vitest workers),
+ * dropped afterwards.
  *
  * PostgreSQL is found at TEST_DATABASE_URL or postgres://postgres@127.0.0.1:5432/postgres. When it
  * is unreachable: with CI or BOOCODER_REQUIRE_PG=1 set, loading this module throws; otherwise the
@@ -17,13 +18,13 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe } from 'vitest';
+import { DEFAULT_SCHEMA } from '../../src/db/adapter-common.js';
 import type { Db } from '../../src/db/db.js';
 import { defaultMigrationsDir, migrate } from '../../src/db/migrate.js';
 import { createPgDb } from '../../src/db/pg.js';
-import { IN_MEMORY, openPgliteDb } from '../../src/db/pglite.js';
 import { silentLogger } from '../../src/log.js';
 
-export type BackendName = 'pglite' | 'pg';
+export type BackendName = 'embedded' | 'pg';
 
 export interface TestDatabase {
   backend: BackendName;
@@ -53,9 +54,19 @@ const requirePg = Boolean(process.env.CI) || process.env.BOOCODER_REQUIRE_PG ===
 // Template creation is serialised across vitest workers (and concurrent runs) by this key.
 const TEMPLATE_LOCK_KEY = 7_311_000_002;
 
-function databaseUrl(name: string): string {
-  const url = new URL(ADMIN_DATABASE_URL);
+/** The embedded PostgreSQL cluster global-setup.ts started for this run. */
+function embeddedAdminUrl(): string {
+  const url = process.env.BOOCODER_TEST_EMBEDDED_URL;
+  if (!url)
+    throw new Error('no embedded PostgreSQL: test/helpers/global-setup.ts starts it (run through vitest)');
+  return url;
+}
+
+function databaseUrl(name: string, adminUrl = ADMIN_DATABASE_URL): string {
+  const url = new URL(adminUrl);
   url.pathname = `/${name}`;
+  // Raw pg clients in tests see boocoder's tables unqualified, as boocoder's own connections do.
+  url.searchParams.set('options', `-c search_path=${DEFAULT_SCHEMA}`);
   return url.toString();
 }
 
@@ -64,8 +75,8 @@ function quoteIdent(name: string): string {
   return `"${name}"`;
 }
 
-async function withAdmin<T>(fn: (admin: pg.Client) => Promise<T>): Promise<T> {
-  const admin = new pg.Client({ connectionString: ADMIN_DATABASE_URL, connectionTimeoutMillis: 3000 });
+async function withAdmin<T>(fn: (admin: pg.Client) => Promise<T>, adminUrl = ADMIN_DATABASE_URL): Promise<T> {
+  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 3000 });
   admin.on('error', () => {});
   await admin.connect();
   try {
@@ -105,13 +116,17 @@ function templateName(): string {
   const dir = defaultMigrationsDir();
   for (const file of readdirSync(dir).sort()) hash.update(file).update(readFileSync(join(dir, file)));
   hash.update(readFileSync(new URL('../../src/db/migrate.ts', import.meta.url)));
+  hash.update(readFileSync(new URL('../../src/db/schema-move.ts', import.meta.url)));
   return `boocoder_tpl_${hash.digest('hex').slice(0, 16)}`;
 }
 
-let templateReady: Promise<string> | undefined;
+/** Per cluster (admin URL): the system PostgreSQL and the embedded one each get their template. */
+const templatesReady = new Map<string, Promise<string>>();
 
-function ensureTemplate(): Promise<string> {
-  templateReady ??= withAdmin(async (admin) => {
+function ensureTemplate(adminUrl: string): Promise<string> {
+  const known = templatesReady.get(adminUrl);
+  if (known) return known;
+  const ready = withAdmin(async (admin) => {
     const template = templateName();
     await admin.query('SELECT pg_advisory_lock($1::bigint)', [TEMPLATE_LOCK_KEY]);
     try {
@@ -121,7 +136,7 @@ function ensureTemplate(): Promise<string> {
       const building = `${template}_b${process.pid}`;
       await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(building)}`);
       await admin.query(`CREATE DATABASE ${quoteIdent(building)} TEMPLATE template0`);
-      const db = createPgDb({ connectionString: databaseUrl(building), logger: silentLogger });
+      const db = createPgDb({ connectionString: databaseUrl(building, adminUrl), logger: silentLogger });
       try {
         await migrate(db, { logger: silentLogger });
       } finally {
@@ -134,8 +149,9 @@ function ensureTemplate(): Promise<string> {
     } finally {
       await admin.query('SELECT pg_advisory_unlock($1::bigint)', [TEMPLATE_LOCK_KEY]);
     }
-  });
-  return templateReady;
+  }, adminUrl);
+  templatesReady.set(adminUrl, ready);
+  return ready;
 }
 
 /** A just-closed connection's backend may still be exiting; CREATE/ALTER DATABASE then fail with 55006. */
@@ -150,42 +166,46 @@ async function retryWhileInUse<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-const pgBackend: DatabaseBackend = {
-  name: 'pg',
-  async create(options) {
-    const name = `boocoder_t_${process.pid}_${randomBytes(6).toString('hex')}`;
-    const source = options?.migrated === false ? 'template0' : await ensureTemplate();
-    await withAdmin((admin) =>
-      retryWhileInUse(() =>
-        admin.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(source)}`),
-      ),
-    );
-    const connectionString = databaseUrl(name);
-    const db = createPgDb({ connectionString, logger: silentLogger });
-    return {
-      backend: 'pg',
-      db,
-      connectionString,
-      async close() {
-        await db.close();
-        await withAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`));
-      },
-    };
-  },
-};
+/** A database of its own per call, cloned from the cluster's migrated template, dropped on close. */
+function clusterBackend(backend: BackendName, adminUrl: () => string): DatabaseBackend {
+  return {
+    name: backend,
+    async create(options) {
+      const admin = adminUrl();
+      const name = `boocoder_t_${process.pid}_${randomBytes(6).toString('hex')}`;
+      const source = options?.migrated === false ? 'template0' : await ensureTemplate(admin);
+      await withAdmin(
+        (client) =>
+          retryWhileInUse(() =>
+            client.query(`CREATE DATABASE ${quoteIdent(name)} TEMPLATE ${quoteIdent(source)}`),
+          ),
+        admin,
+      );
+      const connectionString = databaseUrl(name, admin);
+      const db = createPgDb({ connectionString, logger: silentLogger });
+      return {
+        backend,
+        db,
+        connectionString,
+        async close() {
+          await db.close();
+          await withAdmin(
+            (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`),
+            admin,
+          );
+        },
+      };
+    },
+  };
+}
 
-const pgliteBackend: DatabaseBackend = {
-  name: 'pglite',
-  async create(options) {
-    const db = await openPgliteDb({ dataDir: IN_MEMORY, logger: silentLogger });
-    if (options?.migrated !== false) await migrate(db, { logger: silentLogger });
-    return { backend: 'pglite', db, close: () => db.close() };
-  },
-};
+const pgBackend = clusterBackend('pg', () => ADMIN_DATABASE_URL);
+/** The embedded default (what a user without DATABASE_URL runs on): one cluster per vitest run. */
+const embeddedBackend = clusterBackend('embedded', embeddedAdminUrl);
 
-/** The backends to run on: PGlite always, pg when PostgreSQL is reachable. */
+/** The backends to run on: the embedded PostgreSQL always, pg when PostgreSQL is reachable. */
 export function databaseBackends(): DatabaseBackend[] {
-  return pgProblem === undefined ? [pgliteBackend, pgBackend] : [pgliteBackend];
+  return pgProblem === undefined ? [embeddedBackend, pgBackend] : [embeddedBackend];
 }
 
 export function isPostgresAvailable(): boolean {
@@ -194,7 +214,7 @@ export function isPostgresAvailable(): boolean {
 
 /** Registers the suite once per backend, each with its own migrated database, dropped afterwards. */
 export function describeEachDatabase(name: string, fn: (ctx: DatabaseTestContext) => void): void {
-  for (const backend of [pgliteBackend, pgBackend]) {
+  for (const backend of [embeddedBackend, pgBackend]) {
     let testDb: TestDatabase | undefined;
     const ctx: DatabaseTestContext = {
       backend: backend.name,

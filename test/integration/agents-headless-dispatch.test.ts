@@ -89,7 +89,7 @@ describeEachDatabase('headless tasks with a fake agent on PATH', (ctx) => {
     expect(agent_sessions).toEqual([
       expect.objectContaining({
         agent: 'codex',
-        backend: 'headless',
+        backend: 'pty',
         status: 'idle',
         agent_session_id: 'thread-fake-1',
         input_tokens: 240,

@@ -105,7 +105,7 @@ describeEachDatabase('the headless execution path with real agents, end to end',
       expect(await readFile(join(repo, 'hello.txt'), 'utf8')).toBe(content);
 
       const [session] = await sessionsOf(created.q.session_id);
-      expect(session).toMatchObject({ agent, backend: 'headless', status: 'idle' });
+      expect(session).toMatchObject({ agent, backend: 'pty', status: 'idle' });
       expect(session?.agent_session_id).toEqual(expect.any(String));
       expect(session?.input_tokens).toBeGreaterThanOrEqual(USAGE.prompt_tokens);
       expect(session?.output_tokens).toBeGreaterThanOrEqual(USAGE.completion_tokens);
@@ -140,7 +140,7 @@ describeEachDatabase('the headless execution path with real agents, end to end',
     const second = 'Please delete README.md';
     const b = await headlessTask({ project: repo, agent: 'codex', input: second, chat_id: a.q.chat_id });
     const [session] = await sessionsOf(a.q.session_id);
-    expect(session).toMatchObject({ agent: 'codex', backend: 'headless', status: 'idle' });
+    expect(session).toMatchObject({ agent: 'codex', backend: 'pty', status: 'idle' });
     expect(session?.agent_session_id).toEqual(expect.any(String));
     expect(b.q.chat_id).toBe(a.q.chat_id);
     // Each scripted response counts RESPONSES_USAGE once; codex's second report (the thread's

@@ -7,11 +7,13 @@
  */
 import pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { TASKS_NEW_CHANNEL } from '../../src/db/channels.js';
 import type { Db, Queryable } from '../../src/db/db.js';
 import { createPgDb } from '../../src/db/pg.js';
-import { insertTask, type TaskClaim } from '../../src/db/tasks.js';
-import { Dispatcher, TASKS_NEW_CHANNEL, type TaskRunner } from '../../src/dispatcher/dispatcher.js';
+import { insertTask, type TaskClaim } from '../../src/db/task-inserts.js';
+import { Dispatcher } from '../../src/dispatcher/dispatcher.js';
 import { handOverInserted, type SlotReservation } from '../../src/dispatcher/slot-reservation.js';
+import type { TaskRunner } from '../../src/dispatcher/task-runner.js';
 import { silentLogger } from '../../src/log.js';
 import { waitFor } from '../helpers/chaos-processes.js';
 import { CHAOS_CLAIMS_DDL, recordingRunner } from '../helpers/chaos-recording-runner.js';
@@ -123,41 +125,38 @@ describeEachDatabase('claim at insert', (ctx) => {
     expect((await insert(ctx.db, other, 'not behind them', claim)).state).toBe('running');
   });
 
-  it.skipIf(ctx.backend === 'pglite')(
-    'two inserts racing into one idle session: one claims, the other is queued, neither fails',
-    async () => {
-      const ids = await insertSessionFor(ctx.db, '/claim-at-insert/race');
-      const a = new pg.Client({ connectionString: ctx.connectionString });
-      const b = new pg.Client({ connectionString: ctx.connectionString });
-      await a.connect();
-      await b.connect();
-      const on = (c: pg.Client): Queryable => ({
-        query: async (sql, params) => {
-          const r = await c.query(sql, params ? [...params] : []);
-          return { rows: r.rows, rowCount: r.rowCount ?? 0 };
-        },
-      });
-      try {
-        await a.query('BEGIN');
-        await b.query('BEGIN');
-        const first = await insert(on(a), ids, 'first', { owner: 'd1', leaseMs: LEASE_MS });
-        expect(first.state).toBe('running');
-        // b sees no active task yet, claims too, and waits on the unique index for a's outcome.
-        const second = insert(on(b), ids, 'second', { owner: 'd2', leaseMs: LEASE_MS });
-        await a.query('COMMIT');
-        expect(await second).toMatchObject({ state: 'pending', attempts: 0, leaseOwner: null });
-        await b.query('COMMIT');
-      } finally {
-        await a.end();
-        await b.end();
-      }
-      const { rows } = await ctx.db.query('SELECT input, state FROM tasks ORDER BY seq');
-      expect(rows).toEqual([
-        { input: 'first', state: 'running' },
-        { input: 'second', state: 'pending' },
-      ]);
-    },
-  );
+  it('two inserts racing into one idle session: one claims, the other is queued, neither fails', async () => {
+    const ids = await insertSessionFor(ctx.db, '/claim-at-insert/race');
+    const a = new pg.Client({ connectionString: ctx.connectionString });
+    const b = new pg.Client({ connectionString: ctx.connectionString });
+    await a.connect();
+    await b.connect();
+    const on = (c: pg.Client): Queryable => ({
+      query: async (sql, params) => {
+        const r = await c.query(sql, params ? [...params] : []);
+        return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+      },
+    });
+    try {
+      await a.query('BEGIN');
+      await b.query('BEGIN');
+      const first = await insert(on(a), ids, 'first', { owner: 'd1', leaseMs: LEASE_MS });
+      expect(first.state).toBe('running');
+      // b sees no active task yet, claims too, and waits on the unique index for a's outcome.
+      const second = insert(on(b), ids, 'second', { owner: 'd2', leaseMs: LEASE_MS });
+      await a.query('COMMIT');
+      expect(await second).toMatchObject({ state: 'pending', attempts: 0, leaseOwner: null });
+      await b.query('COMMIT');
+    } finally {
+      await a.end();
+      await b.end();
+    }
+    const { rows } = await ctx.db.query('SELECT input, state FROM tasks ORDER BY seq');
+    expect(rows).toEqual([
+      { input: 'first', state: 'running' },
+      { input: 'second', state: 'pending' },
+    ]);
+  });
 
   it('a reserved slot counts as used until it settles; a task left pending is claimed the usual way', async () => {
     const runs: string[] = [];
@@ -247,7 +246,7 @@ describeEachDatabase('claim at insert', (ctx) => {
     const pair = await Promise.all(dbs.map((db) => startDispatcher(recordingRunner(db), 2, db)));
     const sessions: SessionIds[] = [];
     for (let i = 0; i < 6; i++) sessions.push(await insertSessionFor(ctx.db, `/claim-at-insert/pair/${i}`));
-    const waves = ctx.backend === 'pglite' ? 6 : 20;
+    const waves = ctx.backend === 'embedded' ? 6 : 20;
     const total = 2 + waves * 10;
     // One each first, alone: both ways of starting a task are surely in the race below.
     for (const [i, d] of pair.entries()) {

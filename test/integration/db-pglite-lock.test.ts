@@ -8,7 +8,6 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dataDirLockPath } from '../../src/db/data-dir-lock.js';
 import type { Db } from '../../src/db/db.js';
-import { openDatabase } from '../../src/db/open.js';
 import { openPgliteDb } from '../../src/db/pglite.js';
 import { isBoocoderError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
@@ -53,7 +52,7 @@ describe('PGlite data directory lock', () => {
     await db.query('CREATE TABLE kept (x INT); INSERT INTO kept VALUES (42)');
     await db.close();
     expect(existsSync(dataDirLockPath(dataDir))).toBe(false);
-    const again = await openDatabase({ home, logger: silentLogger });
+    const again = await openPgliteDb({ dataDir, logger: silentLogger });
     open.push(again);
     expect((await again.query<{ x: number }>('SELECT x FROM kept')).rows).toEqual([{ x: 42 }]);
   });

@@ -6,12 +6,13 @@
  */
 import pg from 'pg';
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { TASKS_DONE_CHANNEL } from '../../src/db/channels.js';
 import type { Db } from '../../src/db/db.js';
 import { finishAndClaimTasks, type TaskFinish } from '../../src/db/task-claims.js';
 import type { TaskOutcome } from '../../src/db/tasks.js';
-import { Dispatcher, type TaskRunner } from '../../src/dispatcher/dispatcher.js';
+import { Dispatcher } from '../../src/dispatcher/dispatcher.js';
+import type { TaskRunner } from '../../src/dispatcher/task-runner.js';
 import { silentLogger } from '../../src/log.js';
-import { TASKS_DONE_CHANNEL } from '../../src/services/task-events.js';
 import { waitFor } from '../helpers/chaos-processes.js';
 import { insertSessionFor, queueAgentTask, readTask, type SessionIds } from '../helpers/chaos-tasks.js';
 import { describeEachDatabase } from '../helpers/databases.js';
@@ -47,7 +48,6 @@ describeEachDatabase('finish-and-claim statements', (ctx) => {
   const claim = (owner: string, freeSlots: number, finishes: TaskFinish[] = [], stopping = false) =>
     finishAndClaimTasks(ctx.db, owner, LEASE_MS, {
       finishes,
-      doneChannel: TASKS_DONE_CHANNEL,
       claim: !stopping,
       freeSlots,
     });
@@ -99,25 +99,22 @@ describeEachDatabase('finish-and-claim statements', (ctx) => {
     ]);
   });
 
-  it.skipIf(ctx.backend === 'pglite')(
-    'leaves a session alone while another claim holds its oldest task, so it never runs out of order',
-    async () => {
-      const ids = await queue('a1', 'a2', 'b1');
-      // Another dispatcher's claim in flight: a1 locked, its transaction open (PGlite has one connection).
-      const other = new pg.Client({ connectionString: ctx.connectionString });
-      await other.connect();
-      try {
-        await other.query('BEGIN');
-        await other.query('SELECT id FROM tasks WHERE id = $1 FOR UPDATE', [ids.get('a1')]);
-        const meanwhile = await claim('d1', 3);
-        expect(inputs(meanwhile.tasks)).toEqual(['b1']);
-        await other.query('ROLLBACK');
-      } finally {
-        await other.end();
-      }
-      expect(inputs((await claim('d1', 3)).tasks)).toEqual(['a1']);
-    },
-  );
+  it('leaves a session alone while another claim holds its oldest task, so it never runs out of order', async () => {
+    const ids = await queue('a1', 'a2', 'b1');
+    // Another dispatcher's claim in flight: a1 locked, its transaction open (PGlite has one connection).
+    const other = new pg.Client({ connectionString: ctx.connectionString });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT id FROM tasks WHERE id = $1 FOR UPDATE', [ids.get('a1')]);
+      const meanwhile = await claim('d1', 3);
+      expect(inputs(meanwhile.tasks)).toEqual(['b1']);
+      await other.query('ROLLBACK');
+    } finally {
+      await other.end();
+    }
+    expect(inputs((await claim('d1', 3)).tasks)).toEqual(['a1']);
+  });
 
   it('finishes only what the owner holds, and a refused finish frees no slot', async () => {
     const ids = await queue('a1', 'b1', 'c1');
@@ -216,6 +213,8 @@ describeEachDatabase('a dispatcher finishing through ctx.finish', (ctx) => {
       pollMs: 500,
       leaseMs: LEASE_MS,
       shutdownGraceMs: 5_000,
+      // ctx.finish shares the claim statement only with claiming ahead on (off by default).
+      claimAhead: { enabled: true },
     });
     return dispatcher.start();
   }

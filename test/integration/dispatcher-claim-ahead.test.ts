@@ -5,10 +5,11 @@
  * queue, attempt unspent, on shutdown and when held too long.
  */
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { TASKS_CANCEL_CHANNEL } from '../../src/db/channels.js';
 import type { TaskOutcome } from '../../src/db/tasks.js';
-import { Dispatcher, type DispatcherOptions, type TaskRunner } from '../../src/dispatcher/dispatcher.js';
+import { Dispatcher } from '../../src/dispatcher/dispatcher.js';
+import type { DispatcherOptions, TaskRunner } from '../../src/dispatcher/task-runner.js';
 import { createLogger, silentLogger } from '../../src/log.js';
-import { TASKS_CANCEL_CHANNEL } from '../../src/services/tasks.js';
 import { waitFor } from '../helpers/chaos-processes.js';
 import { insertSessionFor, queueAgentTask, readTask } from '../helpers/chaos-tasks.js';
 import { describeEachDatabase } from '../helpers/databases.js';
@@ -42,6 +43,7 @@ describeEachDatabase('a dispatcher claiming ahead', (ctx) => {
       pollMs: 500,
       leaseMs: 30_000,
       shutdownGraceMs: 5_000,
+      claimAhead: { enabled: true },
       ...o,
     });
     return dispatcher.start();
@@ -90,6 +92,28 @@ describeEachDatabase('a dispatcher claiming ahead', (ctx) => {
     expect(mostClaimed).toBeGreaterThan(2);
   });
 
+  it('claims no more tasks than slots when claiming ahead is off, its default', async () => {
+    const ids = await queue(Array.from({ length: 30 }, (_, i) => `t${String(i).padStart(2, '0')}`));
+    const started: string[] = [];
+    let mostClaimed = 0;
+    await start(
+      async (task, run) => {
+        started.push(task.input);
+        mostClaimed = Math.max(mostClaimed, await ownedRunning(run.owner));
+        if (!(await run.finish(outcome('completed')))) throw new Error(`lost ${task.id}`);
+      },
+      { claimAhead: undefined },
+    );
+    await waitFor('all tasks completed', async () => {
+      const { rows } = await ctx.db.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM tasks WHERE state = 'completed' AND attempts = 1`,
+      );
+      return rows[0]?.n === ids.size;
+    });
+    expect(started).toEqual([...ids.keys()]);
+    expect(mostClaimed).toBeLessThanOrEqual(2);
+  });
+
   /**
    * Eight quick tasks (a streak of short runs), then `long`, which waits for the test, while the
    * dispatcher (one slot) holds `after` claimed ahead. Runs count as short for a minute here, so
@@ -111,7 +135,7 @@ describeEachDatabase('a dispatcher claiming ahead', (ctx) => {
         stopReasons.set(task.input, run.signal.aborted ? run.signal.reason : null);
         await run.finish(outcome(run.signal.aborted ? 'cancelled' : 'completed'));
       },
-      { concurrency: 1, ...o, claimAhead: { shortRunMs: 60_000, ...o.claimAhead } },
+      { concurrency: 1, ...o, claimAhead: { enabled: true, shortRunMs: 60_000, ...o.claimAhead } },
     );
     const after = ids.get('after') as string;
     await waitFor('`after` held while `long` runs', async () => {
@@ -124,7 +148,7 @@ describeEachDatabase('a dispatcher claiming ahead', (ctx) => {
   it('starts a task cancelled while it was held with its signal aborted, so it ends cancelled', async () => {
     const logged: string[] = [];
     const logger = createLogger('debug', {}, (line) => logged.push(line));
-    const h = await holdBehindLongRun({ logger, claimAhead: { maxWaitMs: 60_000 } });
+    const h = await holdBehindLongRun({ logger, claimAhead: { enabled: true, maxWaitMs: 60_000 } });
     await ctx.db.query('UPDATE tasks SET cancel_requested_at = clock_timestamp() WHERE id = $1', [h.after]);
     await ctx.db.query('SELECT pg_notify($1, $2)', [TASKS_CANCEL_CHANNEL, h.after]);
     // On PostgreSQL the NOTIFY reaches the dispatcher's own LISTEN connection in its own time.
@@ -139,7 +163,7 @@ describeEachDatabase('a dispatcher claiming ahead', (ctx) => {
   });
 
   it('hands held tasks back on shutdown, attempt unspent', async () => {
-    const h = await holdBehindLongRun({ claimAhead: { maxWaitMs: 60_000 } });
+    const h = await holdBehindLongRun({ claimAhead: { enabled: true, maxWaitMs: 60_000 } });
     const stopped = dispatcher?.stop();
     await waitFor('`after` handed back', async () => (await readTask(ctx.db, h.after)).state === 'pending');
     h.release();
@@ -154,7 +178,7 @@ describeEachDatabase('a dispatcher claiming ahead', (ctx) => {
   });
 
   it('hands a task held too long back to the queue, and runs it once a slot is free', async () => {
-    const h = await holdBehindLongRun({ claimAhead: { maxWaitMs: 300 } });
+    const h = await holdBehindLongRun({ claimAhead: { enabled: true, maxWaitMs: 300 } });
     await waitFor('`after` handed back', async () => (await readTask(ctx.db, h.after)).state === 'pending');
     expect(await readTask(ctx.db, h.after)).toMatchObject({ attempts: 0, lease_owner: null });
     h.release();

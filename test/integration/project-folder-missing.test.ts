@@ -93,10 +93,11 @@ describeEachDatabase('a project whose folder is gone', (ctx) => {
       const project = await findProject(ctx.db, queued.project_id);
       if (!project) throw new Error('no project row');
       const start = prepareSessionWorktree(
-        boo.app.deps,
+        boo.app.deps.db,
         project,
         queued.session_id,
         join(boo.home, 'worktrees'),
+        boo.app.deps.config.machine.id,
       );
       await expect(start).rejects.toMatchObject({ code: 'E_PROJECT_MISSING' });
     } finally {

@@ -10,13 +10,9 @@ import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBoocoderError } from '../../src/errors.js';
-import {
-  applyFileChanges,
-  blobOidOf,
-  type FileChange,
-  readBlobs,
-  revertFileChanges,
-} from '../../src/worktrees/apply.js';
+import { applyFileChanges, revertFileChanges } from '../../src/worktrees/apply-batch.js';
+import type { FileChange } from '../../src/worktrees/apply-guards.js';
+import { blobOidOf, readBlobs } from '../../src/worktrees/blob-batch.js';
 import { type CapturedChange, captureChanges } from '../../src/worktrees/capture.js';
 import { ensureSessionWorktree } from '../../src/worktrees/worktrees.js';
 import { git, snapshot, tempRepos, writeFiles } from '../helpers/worktrees-temp-repo.js';

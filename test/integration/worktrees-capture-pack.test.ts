@@ -9,7 +9,8 @@ import { chmod, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:f
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBoocoderError } from '../../src/errors.js';
-import { applyFileChange, blobOidOf } from '../../src/worktrees/apply.js';
+import { applyFileChange } from '../../src/worktrees/apply-batch.js';
+import { blobOidOf } from '../../src/worktrees/blob-batch.js';
 import { type CaptureResult, captureChanges } from '../../src/worktrees/capture.js';
 import { PACK_THRESHOLD, writeCapturePack } from '../../src/worktrees/capture-pack.js';
 import { readWholeStoredBlobs } from '../../src/worktrees/pack-read.js';

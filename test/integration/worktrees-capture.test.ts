@@ -3,7 +3,7 @@ import { chmod, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBoocoderError } from '../../src/errors.js';
-import { blobOidOf } from '../../src/worktrees/apply.js';
+import { blobOidOf } from '../../src/worktrees/blob-batch.js';
 import { type CapturedChange, captureChanges } from '../../src/worktrees/capture.js';
 import { ensureSessionWorktree, type SessionWorktree } from '../../src/worktrees/worktrees.js';
 import { git, tempRepos, writeFiles } from '../helpers/worktrees-temp-repo.js';

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isBoocoderError } from '../../src/errors.js';
-import { applyFileChange, revertFileChange } from '../../src/worktrees/apply.js';
+import { applyFileChange, revertFileChange } from '../../src/worktrees/apply-batch.js';
 import { type CapturedChange, captureChanges } from '../../src/worktrees/capture.js';
 import { ensureSessionWorktree } from '../../src/worktrees/worktrees.js';
 import { git, setupEnv, snapshot, tempRepos } from '../helpers/worktrees-temp-repo.js';

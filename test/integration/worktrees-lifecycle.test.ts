@@ -2,12 +2,12 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isBoocoderError } from '../../src/errors.js';
+import { resolveRepository } from '../../src/worktrees/repository.js';
 import { resetWorktree } from '../../src/worktrees/reset.js';
 import {
   ensureSessionWorktree,
   isWorktreeDirty,
   removeSessionWorktree,
-  resolveRepository,
 } from '../../src/worktrees/worktrees.js';
 import { git, tempRepos, writeFiles } from '../helpers/worktrees-temp-repo.js';
 

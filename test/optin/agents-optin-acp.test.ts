@@ -129,7 +129,7 @@ for (const [name, c] of Object.entries(CASES) as [OptinAgentName, Case][]) {
             project: repo,
             input,
             agent: name,
-            execution_path: 'headless',
+            execution_path: 'qwen',
             ...(previous ? followUp(previous) : {}),
           });
         const first = await run('Please create headless.txt with content from qwen -p');
@@ -138,7 +138,7 @@ for (const [name, c] of Object.entries(CASES) as [OptinAgentName, Case][]) {
           client,
           first.queued.session_id,
         );
-        expect(before).toMatchObject({ backend: 'headless', input_tokens: 2 * c.perCall.input });
+        expect(before).toMatchObject({ backend: 'qwen', input_tokens: 2 * c.perCall.input });
         const second = await run('Please create again.txt with content resumed', first.queued);
         expect(second.done).toMatchObject({ state: 'completed', pending_changes: 1 });
         const after = await soleAgentSessionOf<Record<string, number | string>>(

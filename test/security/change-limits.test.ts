@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBoocoderError } from '../../src/errors.js';
-import { blobOidOf } from '../../src/worktrees/apply.js';
+import { blobOidOf } from '../../src/worktrees/blob-batch.js';
 import { captureChanges } from '../../src/worktrees/capture.js';
 import { ensureSessionWorktree } from '../../src/worktrees/worktrees.js';
 import { callOk, connectHttpClient, startTestBoocoder, type TestBoocoder } from '../helpers/boocoder-app.js';

@@ -9,14 +9,15 @@
 import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyFileChange, readBlob, revertFileChange } from '../../src/worktrees/apply.js';
+import { applyFileChange, revertFileChange } from '../../src/worktrees/apply-batch.js';
+import { readBlob } from '../../src/worktrees/blob-batch.js';
 import { captureChanges } from '../../src/worktrees/capture.js';
+import { resolveRepository } from '../../src/worktrees/repository.js';
 import { resetWorktree } from '../../src/worktrees/reset.js';
 import {
   ensureSessionWorktree,
   isWorktreeDirty,
   removeSessionWorktree,
-  resolveRepository,
 } from '../../src/worktrees/worktrees.js';
 import { git, tempRepos, unprotectedGit, writeFiles } from '../helpers/worktrees-temp-repo.js';
 

@@ -8,7 +8,9 @@ import { mkdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isBoocoderError } from '../../src/errors.js';
-import { applyFileChange, blobOidOf, type FileChange, revertFileChange } from '../../src/worktrees/apply.js';
+import { applyFileChange, revertFileChange } from '../../src/worktrees/apply-batch.js';
+import type { FileChange } from '../../src/worktrees/apply-guards.js';
+import { blobOidOf } from '../../src/worktrees/blob-batch.js';
 import { git, snapshot, tempRepos } from '../helpers/worktrees-temp-repo.js';
 
 const repos = tempRepos();

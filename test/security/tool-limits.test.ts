@@ -70,6 +70,10 @@ describeEachDatabase('tool input limits', (ctx) => {
       probe_agents: {},
       list_permission_requests: {},
       answer_permission: { request_id: ZERO_UUID, option_id: 'once' },
+      new_arena: { project: repo, input: 'say hi', contenders: [{}, {}] },
+      get_arena: { arena_id: ZERO_UUID },
+      decide_arena: { arena_id: ZERO_UUID, winner_task_id: 'none' },
+      list_arenas: {},
     };
   });
 

@@ -1,10 +1,10 @@
 import type { PermissionOption, SessionUpdate } from '@agentclientprotocol/sdk/unstable';
 import { describe, expect, it } from 'vitest';
 import { AcpTurnRecord, toRunUsage } from '../../src/agents/acp/turn-record.js';
-import { choosePermission } from '../../src/agents/acp-client-policy.js';
 import { HeadBuffer, TailBuffer } from '../../src/agents/capped-output.js';
 import { agentSearchDirs } from '../../src/agents/find-executable.js';
 import { parseVersion } from '../../src/agents/probe.js';
+import { choosePermission } from '../../src/permissions/policy.js';
 
 const option = (optionId: string, kind: PermissionOption['kind']): PermissionOption => ({
   optionId,

@@ -1,5 +1,5 @@
 /**
- * Headless command lines and the execution-path choice: pure policy. The prompt never appears in
+ * Headless command lines, the execution-path choice and its config spelling: pure policy. The prompt never appears in
  * argv (it goes on stdin), and values that do (model, session id) cannot pose as options.
  */
 import { describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import {
   reportsSessionUsageTotals,
 } from '../../src/agents/headless/specs.js';
 import { resolveLaunchSpec } from '../../src/agents/launch-specs.js';
+import { loadConfig } from '../../src/config.js';
 import { isBoocoderError } from '../../src/errors.js';
 import { chooseExecutionPath } from '../../src/services/execution-path.js';
 
@@ -106,29 +107,56 @@ describe('buildHeadlessCommand', () => {
 
 describe('chooseExecutionPath', () => {
   const auto = { opencodeBackend: 'acp' as const, permissions: 'auto' as const };
-  const serve = { opencodeBackend: 'serve' as const, permissions: 'auto' as const };
+  const server = { opencodeBackend: 'opencode_server' as const, permissions: 'auto' as const };
 
-  it('defaults as before: opencode on serve when configured so, everything else over ACP', () => {
-    expect(chooseExecutionPath(serve, 'opencode', undefined)).toBe('native');
-    expect(chooseExecutionPath(serve, 'gemini', undefined)).toBe('acp');
+  it('defaults as before: opencode on its shared server when configured so, everything else over ACP', () => {
+    expect(chooseExecutionPath(server, 'opencode', undefined)).toBe('opencode_server');
+    expect(chooseExecutionPath(server, 'gemini', undefined)).toBe('acp');
     expect(chooseExecutionPath(auto, 'opencode', undefined)).toBe('acp');
   });
 
-  it('maps the requested paths to the stored ones', () => {
-    expect(chooseExecutionPath(serve, 'opencode', 'acp')).toBe('acp');
-    expect(chooseExecutionPath(auto, 'opencode', 'serve')).toBe('native');
+  it('stores each path under the name it is requested by', () => {
+    expect(chooseExecutionPath(server, 'opencode', 'acp')).toBe('acp');
+    expect(chooseExecutionPath(auto, 'opencode', 'opencode_server')).toBe('opencode_server');
+    expect(chooseExecutionPath(auto, 'codex', 'pty')).toBe('pty');
+    expect(chooseExecutionPath(auto, 'qwen', 'qwen')).toBe('qwen');
+  });
+
+  it('takes the earlier spellings as aliases, and a headless run of Qwen Code as its own path', () => {
+    expect(chooseExecutionPath(auto, 'opencode', 'serve')).toBe('opencode_server');
     expect(chooseExecutionPath(auto, 'codex', 'headless')).toBe('pty');
+    expect(chooseExecutionPath(auto, 'qwen', 'headless')).toBe('qwen');
+    expect(chooseExecutionPath(auto, 'qwen', 'pty')).toBe('qwen');
   });
 
   it.each([
     [auto, 'gemini', 'serve', /for opencode only/],
+    [auto, 'gemini', 'opencode_server', /for opencode only/],
     [auto, 'mine', 'headless', /no headless mode/],
+    [auto, 'codex', 'qwen', /for agent qwen only/],
     [{ ...auto, permissions: 'ask' as const }, 'opencode', 'headless', /cannot ask for permissions/],
-    [auto, 'opencode', 'pty', /unknown execution_path/],
+    [{ ...auto, permissions: 'ask' as const }, 'qwen', 'qwen', /cannot ask for permissions/],
+    [auto, 'opencode', 'warp', /unknown execution_path/],
+    // No backend runs boocoder's own agent in this version: it is not offered.
+    [auto, 'opencode', 'native', /unknown execution_path/],
   ])('refuses %#: %s with %s', (config, agent, path, message) => {
     const err = caught(() => chooseExecutionPath(config, agent, path));
     expect(isBoocoderError(err, 'E_INVALID_INPUT')).toBe(true);
     expect((err as Error).message).toMatch(message);
+  });
+});
+
+describe('opencodeBackend', () => {
+  // No config file there: only the environment counts.
+  const backendOf = (value: string) =>
+    loadConfig({ BOOCODER_HOME: '/nonexistent/boocoder-home', BOOCODER_OPENCODE_BACKEND: value })
+      .opencodeBackend;
+
+  it('is spelled as the execution path, and still reads the earlier `serve`', () => {
+    expect(backendOf('opencode_server')).toBe('opencode_server');
+    expect(backendOf('serve')).toBe('opencode_server');
+    expect(backendOf('acp')).toBe('acp');
+    expect(() => backendOf('native')).toThrow(/BOOCODER_OPENCODE_BACKEND/);
   });
 });
 

@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as acp from '@agentclientprotocol/sdk/unstable';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PermissionAsker, PermissionResponder } from '../../src/agents/acp-client-policy.js';
 import {
   answerServePermission,
   replyOf,
   toAcpPermissionRequest,
 } from '../../src/agents/opencode-serve/permissions.js';
 import { silentLogger } from '../../src/log.js';
+import { type PermissionAsker, PermissionResponder } from '../../src/permissions/responder.js';
 
 let root: string;
 let wt: string;

@@ -7,16 +7,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { PermissionOption, ToolCallUpdate, ToolKind } from '@agentclientprotocol/sdk/unstable';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log.js';
 import {
-  judgePermissionRequest,
   judgeToolCall,
   MAX_LOCATIONS,
-  PermissionResponder,
   type ResolvedLocation,
   rejectPermission,
+} from '../../src/permissions/policy.js';
+import {
+  judgePermissionRequest,
+  PermissionResponder,
   resolveLocationPath,
-} from '../../src/agents/acp-client-policy.js';
-import { silentLogger } from '../../src/log.js';
+} from '../../src/permissions/responder.js';
 
 const WT = '/srv/boocoder/worktrees/s1';
 /** A location whose real path is its own text (no symlinks on the way). */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { blobOidOf } from '../../src/worktrees/apply.js';
-import { parseRawDiff } from '../../src/worktrees/capture.js';
+import { blobOidOf } from '../../src/worktrees/blob-batch.js';
+import { parseRawDiff } from '../../src/worktrees/capture-diff.js';
 import {
   assertOid,
   buildGitEnv,

@@ -59,7 +59,10 @@ export class AcpBackend implements AgentBackend {
       features: task.featureValues ?? undefined,
       // When no live process holds it any more (a restart, an idle close): ACP session/load.
       resumeSessionId: continuableSessionId(r.previous, 'acp_warm', r.configHash),
-      env: buildAgentEnv({ spec, home: this.o.config.home, childEnv: this.o.config.childEnv }),
+      env: {
+        ...buildAgentEnv({ spec, home: this.o.config.home, childEnv: this.o.config.childEnv }),
+        ...r.worktreeEnv,
+      },
       signal: r.signal,
       timeoutMs: this.o.config.taskTimeoutMs,
       logger: r.logger,

@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import type * as acp from '@agentclientprotocol/sdk/unstable';
 import { BoocoderError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import type { PermissionAsker } from '../acp-client-policy.js';
+import type { PermissionAsker } from '../../permissions/responder.js';
 import type { AgentTurnResult } from '../agent-backend.js';
 import { enterFirstStart, type FirstStartRelease } from '../first-start-gate.js';
 import { type AgentLaunchSpec, assertValidAgentName, isAcceptableCommand } from '../launch-specs.js';

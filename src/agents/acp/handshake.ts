@@ -11,10 +11,11 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import * as acp from '@agentclientprotocol/sdk/unstable';
-import { type AgentInfo, agentInfoOf, INITIALIZE_PARAMS } from '../acp-client-policy.js';
+import type { AgentInfo } from '../agent-backend.js';
 import type { AgentLaunchSpec } from '../launch-specs.js';
 import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from '../process-group.js';
 import { authenticateBeforeSession } from './authenticate.js';
+import { agentInfoOf, INITIALIZE_PARAMS } from './client-info.js';
 import {
   type ChoiceInfo,
   type ConfigOptionInfo,

@@ -1,8 +1,8 @@
 /** What an ACP session is opened with, what a turn is given, and what a turn returns. */
 import type * as acp from '@agentclientprotocol/sdk/unstable';
 import type { Logger } from '../../log.js';
-import type { AgentInfo, PermissionAsker } from '../acp-client-policy.js';
-import type { AgentTurnResult, TurnStopReason } from '../agent-backend.js';
+import type { PermissionAsker } from '../../permissions/responder.js';
+import type { AgentInfo, AgentTurnResult, TurnStopReason } from '../agent-backend.js';
 import type { FirstStartRelease } from '../first-start-gate.js';
 import type { AgentLaunchSpec } from '../launch-specs.js';
 import type { SessionConfigChoice } from './session-config.js';

@@ -9,8 +9,8 @@ import { setTimeout as delay } from 'node:timers/promises';
 import * as acp from '@agentclientprotocol/sdk/unstable';
 import { BoocoderError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { type AgentInfo, agentInfoOf, INITIALIZE_PARAMS, PermissionResponder } from '../acp-client-policy.js';
-import { type AgentTurnResult, DEFAULT_MAX_OUTPUT_CHARS } from '../agent-backend.js';
+import { PermissionResponder } from '../../permissions/responder.js';
+import { type AgentInfo, type AgentTurnResult, DEFAULT_MAX_OUTPUT_CHARS } from '../agent-backend.js';
 import {
   agentExited,
   agentRejected,
@@ -23,6 +23,7 @@ import type { AgentLaunchSpec } from '../launch-specs.js';
 import { spawnInProcessGroup, terminateProcessGroup, waitForSpawn } from '../process-group.js';
 import { Interrupted, interruptible } from '../turn-interruption.js';
 import { authenticateBeforeSession } from './authenticate.js';
+import { agentInfoOf, INITIALIZE_PARAMS } from './client-info.js';
 import { applySessionConfig } from './session-config.js';
 import { startAcpSession } from './session-start.js';
 import { type AcpPromptOptions, type OpenAcpSessionOptions, resultOf } from './session-types.js';

@@ -1,5 +1,5 @@
 /**
- * The `pty` backend: one headless run of the agent's CLI per turn in the session's worktree
+ * The `pty` (and `qwen`) backend: one headless run of the agent's CLI per turn in the session's worktree
  * (run.ts), continuing the chat's backend session with the agent's resume flag while its config
  * is unchanged and its last run did not crash. Nothing stays running between turns.
  */
@@ -15,6 +15,8 @@ import { canResumeHeadless, reportsSessionUsageTotals } from './specs.js';
 export interface HeadlessBackendOptions {
   db: Db;
   config: Pick<Config, 'home' | 'childEnv' | 'taskTimeoutMs'>;
+  /** The execution path it serves: `pty`, or `qwen` for Qwen Code's own path (the same runs). */
+  path: 'pty' | 'qwen';
 }
 
 /** A failed resume that printed nothing the parser understood: the agent no longer has the session. */
@@ -23,9 +25,11 @@ function resumeRefused(err: unknown): boolean {
 }
 
 export class HeadlessBackend implements AgentBackend {
-  readonly sessionBackend = 'headless';
+  readonly sessionBackend: 'pty' | 'qwen';
 
-  constructor(private readonly o: HeadlessBackendOptions) {}
+  constructor(private readonly o: HeadlessBackendOptions) {
+    this.sessionBackend = o.path;
+  }
 
   async openSession(r: TurnRequest): Promise<BackendSession> {
     return new HeadlessTaskSession(this.o, r);
@@ -56,7 +60,10 @@ class HeadlessTaskSession implements BackendSession {
       );
     }
     const { logger } = i;
-    const env = buildAgentEnv({ spec: i.spec, home: this.o.config.home, childEnv: this.o.config.childEnv });
+    const env = {
+      ...buildAgentEnv({ spec: i.spec, home: this.o.config.home, childEnv: this.o.config.childEnv }),
+      ...i.worktreeEnv,
+    };
     const turn = (resumeSessionId: string | undefined) =>
       runHeadlessTask({
         spec: i.spec,
@@ -71,7 +78,7 @@ class HeadlessTaskSession implements BackendSession {
         ...(resumeSessionId ? { resumeSessionId } : {}),
       });
     const sessionId = canResumeHeadless(i.spec.name)
-      ? continuableSessionId(i.previous, 'headless', i.configHash)
+      ? continuableSessionId(i.previous, this.o.path, i.configHash)
       : undefined;
     try {
       try {

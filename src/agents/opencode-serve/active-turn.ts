@@ -5,7 +5,7 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
 import { BoocoderError } from '../../errors.js';
-import type { PermissionResponder } from '../acp-client-policy.js';
+import type { PermissionResponder } from '../../permissions/responder.js';
 import type { AgentTurnResult, TurnStopReason } from '../agent-backend.js';
 import type { AgentLaunchSpec } from '../launch-specs.js';
 import type { OpencodeTurnRecord } from './events.js';

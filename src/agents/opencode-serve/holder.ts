@@ -1,6 +1,6 @@
 /**
- * The one shared `opencode serve` of this process (execution path `native`): started on the first
- * task that needs it, started again when it died or when opencode's launch spec changed, and
+ * The one shared `opencode serve` of this process (execution path `opencode_server`): started on
+ * the first task that needs it, started again when it died or when opencode's launch spec changed, and
  * stopped with the app. Every worktree is a `directory` of the same server. Each server is recorded
  * under the home while it runs, and the servers a crashed boocoder left are reaped when the holder
  * is created, i.e. at start (orphans.ts).

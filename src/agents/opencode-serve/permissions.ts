@@ -8,7 +8,8 @@
  * the shared server and let later requests (of any task in the project) skip the question.
  */
 import type * as acp from '@agentclientprotocol/sdk/unstable';
-import { MAX_LOCATIONS, type PermissionResponder } from '../acp-client-policy.js';
+import { MAX_LOCATIONS } from '../../permissions/policy.js';
+import type { PermissionResponder } from '../../permissions/responder.js';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);

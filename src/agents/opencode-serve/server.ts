@@ -15,7 +15,7 @@ import type { ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { BoocoderError } from '../../errors.js';
 import type { Logger } from '../../log.js';
-import { type PermissionAsker, PermissionResponder } from '../acp-client-policy.js';
+import { type PermissionAsker, PermissionResponder } from '../../permissions/responder.js';
 import { type AgentTurnResult, DEFAULT_MAX_OUTPUT_CHARS } from '../agent-backend.js';
 import { agentExited, agentTimedOut, type ExitStatus } from '../agent-errors.js';
 import type { TailBuffer } from '../capped-output.js';

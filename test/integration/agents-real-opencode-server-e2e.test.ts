@@ -1,6 +1,6 @@
 /**
- * The `native` execution path end to end: with BOOCODER_OPENCODE_BACKEND=serve, opencode tasks run
- * on one shared REAL `opencode serve` (scripted model server), a follow-up in the same chat
+ * The `opencode_server` execution path end to end: with opencodeBackend opencode_server, opencode
+ * tasks run on one shared REAL `opencode serve` (scripted model server), a follow-up in the same chat
  * continues the same opencode session, and the changes land through list_pending_changes and
  * apply_change. Assertions are on files and recorded rows, never on what the agent says.
  */
@@ -20,12 +20,12 @@ import {
 import { describeEachDatabase } from '../helpers/databases.js';
 import { snapshot } from '../helpers/worktrees-temp-repo.js';
 
-describeEachDatabase('opencode on the shared opencode serve (native path), end to end', (ctx) => {
+describeEachDatabase('opencode on the shared opencode serve (opencode_server path), end to end', (ctx) => {
   const e = useAgentBoocoder(ctx, {
     models: { perUserTurn: true },
     config: (models) => ({
       defaultAgent: 'opencode',
-      opencodeBackend: 'serve',
+      opencodeBackend: 'opencode_server',
       agents: { opencode: opencodeAgentConfig(models.baseUrl) },
     }),
     env: { BOOCODER_TASK_TIMEOUT_MS: '120000' },
@@ -43,7 +43,7 @@ describeEachDatabase('opencode on the shared opencode serve (native path), end t
       'SELECT execution_path FROM tasks WHERE id = $1',
       [first.queued.task_id],
     );
-    expect(rows[0]?.execution_path).toBe('native');
+    expect(rows[0]?.execution_path).toBe('opencode_server');
     const [afterFirst] = await agentSessionsOf(client, first.queued.session_id);
     expect(afterFirst).toMatchObject({ agent: 'opencode', backend: 'opencode_server', status: 'idle' });
 

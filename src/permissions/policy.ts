@@ -1,32 +1,17 @@
 /**
- * What boocoder tells agents about itself and how it answers them, shared by the task driver and
- * the probe so that a probed handshake is the one a task gets.
+ * The default permission policy, pure (strings only, no file system): unit-testable on its own.
+ * responder.ts adds the file-system half and answers an agent's requests; gate.ts parks them for a
+ * human under the `ask` policy.
  *
  * Permission requests are judged by the default policy: a tool call whose every location resolves
  * inside the task's worktree (and out of its `.git`) may run once; anything else is refused. The
  * policy keeps a cooperative agent (or one a prompt injection steers) inside its worktree; it is
  * not a sandbox: the agent process runs with the user's rights and could write elsewhere without
  * asking. What it changes inside the worktree is reviewed before it reaches the repository.
- * `judgeToolCall` is pure (strings only); `judgePermissionRequest` adds the file-system half.
  */
-import { lstat, realpath } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import * as acp from '@agentclientprotocol/sdk/unstable';
-import type { Logger } from '../log.js';
+import { isAbsolute, relative, sep } from 'node:path';
+import type * as acp from '@agentclientprotocol/sdk/unstable';
 import { checkRepoPath, MAX_PATH_BYTES } from '../worktrees/path-policy.js';
-
-export interface AgentInfo {
-  name: string;
-  title?: string;
-  version: string;
-}
-
-export const INITIALIZE_PARAMS: acp.InitializeRequest = {
-  protocolVersion: acp.PROTOCOL_VERSION,
-  // No fs and no terminal: the agent edits its worktree itself (Gemini misbehaves otherwise).
-  clientCapabilities: { fs: { readTextFile: false, writeTextFile: false }, terminal: false },
-  clientInfo: { name: 'boocoder', version: '0.1.0' },
-};
 
 /**
  * Picks the option that allows a tool call, but only once: `allow_always` could persist a grant
@@ -47,6 +32,10 @@ export function rejectPermission(options: readonly acp.PermissionOption[]): acp.
     ? { outcome: { outcome: 'selected', optionId: option.optionId } }
     : { outcome: { outcome: 'cancelled' } };
 }
+
+/** How the requests the default policy allows are answered: allowed once, or by a human. */
+export const PERMISSION_POLICIES = ['auto', 'ask'] as const;
+export type PermissionPolicy = (typeof PERMISSION_POLICIES)[number];
 
 export interface PermissionVerdict {
   allow: boolean;
@@ -79,11 +68,11 @@ const WRITING_KINDS: ReadonlySet<string> = new Set(['edit', 'delete', 'move']);
 const LOCATIONLESS_KINDS: ReadonlySet<string> = new Set(['execute', 'think']);
 export const MAX_LOCATIONS = 64;
 
-const allow = (reason: string): PermissionVerdict => ({ allow: true, reason });
-const refuse = (reason: string): PermissionVerdict => ({ allow: false, reason });
+export const allow = (reason: string): PermissionVerdict => ({ allow: true, reason });
+export const refuse = (reason: string): PermissionVerdict => ({ allow: false, reason });
 
 /** Why a raw location string is refused before any file-system lookup, or undefined. */
-function refuseRawPath(path: unknown): string | undefined {
+export function refuseRawPath(path: unknown): string | undefined {
   if (typeof path !== 'string' || path === '') return 'a location has no path';
   if (Buffer.byteLength(path, 'utf8') > MAX_PATH_BYTES) return 'a location path is too long';
   // NUL truncates a path in C code: the path checked and the path opened would differ.
@@ -136,129 +125,4 @@ export function judgeToolCall(
     if (reason) return refuse(reason);
   }
   return allow(`every location of the ${k} tool call is inside the worktree`);
-}
-
-function isMissing(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
-
-/**
- * The real path of `path`: its deepest existing ancestor resolved, the missing rest appended (a
- * file about to be created). Null when an existing entry does not resolve (a dangling symlink, a
- * loop, no permission).
- */
-export async function resolveLocationPath(path: string): Promise<string | null> {
-  const missing: string[] = [];
-  let current = path;
-  for (;;) {
-    try {
-      return join(await realpath(current), ...missing);
-    } catch (err) {
-      if (!isMissing(err)) return null;
-      const present = await lstat(current).then(
-        () => true,
-        () => false,
-      );
-      if (present) return null;
-      const parent = dirname(current);
-      if (parent === current) return null;
-      missing.unshift(basename(current));
-      current = parent;
-    }
-  }
-}
-
-/** The default policy for a permission request from an agent working in `cwd`. */
-export async function judgePermissionRequest(
-  toolCall: acp.ToolCallUpdate,
-  cwd: string,
-): Promise<PermissionVerdict> {
-  const worktree = await realpath(cwd).catch(() => null);
-  if (worktree === null) return refuse('the worktree does not resolve');
-  const locations = toolCall.locations ?? [];
-  if (locations.length > MAX_LOCATIONS) return refuse('the tool call names too many locations');
-  const resolved = await Promise.all(
-    locations.map(async ({ path }) => ({
-      path,
-      // Relative paths mean the agent's cwd, the worktree; refused raw paths are never looked up.
-      resolved: refuseRawPath(path) ? null : await resolveLocationPath(resolve(cwd, path)),
-    })),
-  );
-  return judgeToolCall(toolCall.kind, resolved, worktree);
-}
-
-/**
- * Answers, for one turn, the requests the default policy allowed (the `ask` policy hands them to a
- * human). `signal` aborts when the turn ends: the answer is then cancelled.
- */
-export type PermissionAsker = (
-  request: acp.RequestPermissionRequest,
-  signal: AbortSignal,
-) => Promise<acp.RequestPermissionResponse>;
-
-const CANCELLED: acp.RequestPermissionResponse = { outcome: { outcome: 'cancelled' } };
-
-/**
- * Answers one session's permission requests. Every request is judged by the default policy; one it
- * allows goes to the turn's asker when there is one (the `ask` policy), else is allowed once. A
- * request outside a prompt turn, or one whose turn ended meanwhile, is cancelled: nothing may act
- * for a turn that is over (nor slip past a human after a cancel).
- */
-export class PermissionResponder {
-  private asker: PermissionAsker | undefined;
-  private turn: AbortController | undefined;
-
-  constructor(
-    private readonly cwd: string,
-    private readonly log: Logger,
-  ) {}
-
-  beginTurn(asker: PermissionAsker | undefined): void {
-    this.turn = new AbortController();
-    this.asker = asker;
-  }
-
-  /** Requests still waiting for an asker are answered cancelled, as ACP requires on session/cancel. */
-  endTurn(): void {
-    this.turn?.abort();
-    this.turn = undefined;
-    this.asker = undefined;
-  }
-
-  async answer(request: acp.RequestPermissionRequest): Promise<acp.RequestPermissionResponse> {
-    const { asker, turn } = this;
-    if (!turn) {
-      this.log.info('permission request outside a turn cancelled', { kind: request.toolCall.kind });
-      return CANCELLED;
-    }
-    const verdict = await judgePermissionRequest(request.toolCall, this.cwd);
-    const fields = { kind: request.toolCall.kind, reason: verdict.reason };
-    if (!verdict.allow) {
-      this.log.info('permission refused by policy', fields);
-      return rejectPermission(request.options);
-    }
-    if (turn.signal.aborted) return CANCELLED;
-    if (!asker) return choosePermission(request.options);
-    this.log.debug('permission handed to a human', fields);
-    try {
-      return await asker(request, turn.signal);
-    } catch (err) {
-      // Without a human's answer nothing is allowed.
-      this.log.warn('asking for a permission failed', { err });
-      return CANCELLED;
-    }
-  }
-}
-
-/** agentInfo from an initialize response, cut to sane lengths (agents are not trusted). */
-export function agentInfoOf(response: acp.InitializeResponse): AgentInfo | undefined {
-  const info = response.agentInfo;
-  if (!info) return undefined;
-  const cut = (s: unknown) => String(s).slice(0, 200);
-  return {
-    name: cut(info.name),
-    version: cut(info.version),
-    ...(info.title ? { title: cut(info.title) } : {}),
-  };
 }
