@@ -1,4 +1,4 @@
-/** The machine and the versions a run measured, written into the JSON and BENCHMARKS.md. */
+/** The machine and the versions a run measured, written into the JSON and docs/benchmarks.md. */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';

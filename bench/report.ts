@@ -1,6 +1,6 @@
 /**
  * The result rows every suite returns, how a row is judged against its target, and the one table
- * `npm run bench` prints (markdown, so it can be pasted into BENCHMARKS.md as is).
+ * `npm run bench` prints (markdown, so it can be pasted into docs/benchmarks.md as is).
  */
 
 /** `tasks` and `processes` are counts (the soak's checks and cold starts). */

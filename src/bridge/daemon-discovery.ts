@@ -29,6 +29,10 @@ const daemonInfoSchema = z.object({
   /** The daemon's MCP socket (socket-server.ts); absent when the home path is too long for one. */
   socket: z.string().max(512).optional(),
   startedAt: z.string().max(64),
+  /** The daemon's boocoder version; absent in files written before it was recorded. */
+  version: z.string().max(64).optional(),
+  /** The database it runs on, without credentials (`embedded`, or `postgres host:port/db`). */
+  database: z.string().max(512).optional(),
 });
 export type DaemonInfo = z.infer<typeof daemonInfoSchema>;
 
@@ -157,10 +161,10 @@ export interface ConnectToDaemonOptions {
   pollMs?: number;
 }
 
-function unavailable(home: string, cause?: unknown): BoocoderError {
+function unavailable(cause?: unknown): BoocoderError {
   return new BoocoderError(
     'E_DAEMON_UNAVAILABLE',
-    `could not start the boocoder daemon; see ${join(home, DAEMON_LOG_FILE)}`,
+    'could not start the boocoder daemon; run `boocoder logs` to see why',
     {},
     { cause },
   );
@@ -179,7 +183,7 @@ async function startAndWait(options: ConnectToDaemonOptions, deadline: number, p
     child = started instanceof ChildProcess ? started : undefined;
     pid = typeof started === 'number' ? started : undefined;
   } catch (err) {
-    throw unavailable(home, err);
+    throw unavailable(err);
   }
   let exited = child !== undefined && child.exitCode !== null;
   const onExit = () => {
@@ -199,7 +203,7 @@ async function startAndWait(options: ConnectToDaemonOptions, deadline: number, p
   } finally {
     child?.off('exit', onExit);
   }
-  throw unavailable(home);
+  throw unavailable();
 }
 
 /** Connects to the live daemon in `home`, starting one (exactly one, across processes) if none. */
@@ -213,7 +217,7 @@ export async function connectToDaemon(options: ConnectToDaemonOptions): Promise<
   for (let first = true; ; first = false) {
     const live = await findLiveDaemon(home, PROBE_TIMEOUT_MS, logger);
     if (live) return live;
-    if (!first && Date.now() >= deadline) throw unavailable(home);
+    if (!first && Date.now() >= deadline) throw unavailable();
     const release = await tryAcquireStartLock(home, lockStaleMs);
     if (release) {
       try {

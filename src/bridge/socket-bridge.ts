@@ -1,15 +1,16 @@
 /**
- * `boocoder stdio` against a daemon that advertises its MCP socket: stdin and stdout are piped
- * byte for byte to a Unix socket speaking the same newline-delimited JSON-RPC, so every message
- * in either direction (roots/list, progress, cancellation) passes unchanged and nothing is parsed.
+ * `boocoder stdio` against a daemon that advertises its MCP socket: the socket speaks the same
+ * newline-delimited JSON-RPC as stdio, so the front (stdio-front.ts) forwards lines unchanged and
+ * every message in either direction (roots/list, progress, cancellation) passes as it is.
  */
 import { lstat } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { basename, dirname, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { BoocoderError } from '../errors.js';
+import { DEFAULT_MAX_BODY_BYTES } from '../http/http-server.js';
 import type { Logger } from '../log.js';
 import { isDaemonSocketName } from './socket-server.js';
+import { runStdioFront, type StdioFrontOptions } from './stdio-front.js';
 
 export interface SocketBridgeOptions {
   socketPath: string;
@@ -17,18 +18,15 @@ export interface SocketBridgeOptions {
   stdin: Readable;
   stdout: Writable;
   logger: Logger;
-}
-
-function unavailable(reason: string, cause?: unknown): BoocoderError {
-  return new BoocoderError('E_DAEMON_UNAVAILABLE', `lost the boocoder daemon: ${reason}`, {}, { cause });
+  /** The longest message accepted from the client; the daemon socket's own cap by default. */
+  maxMessageBytes?: number;
 }
 
 /**
- * Connects only to a socket boocoder names, directly in the home, owned by this user: a
- * daemon.json edited to point elsewhere cannot route the client's MCP traffic to another
- * user's process.
+ * Accepts only a socket boocoder names, directly in the home, owned by this user: a daemon.json
+ * edited to point elsewhere cannot route the client's MCP traffic to another user's process.
  */
-async function assertOwnSocket(socketPath: string, home: string): Promise<void> {
+export async function assertOwnSocket(socketPath: string, home: string): Promise<string> {
   const path = resolve(socketPath);
   const st = await lstat(path).catch(() => undefined);
   const uid = process.getuid?.();
@@ -38,42 +36,23 @@ async function assertOwnSocket(socketPath: string, home: string): Promise<void> 
     !st?.isSocket() ||
     (uid !== undefined && st.uid !== uid)
   ) {
-    throw unavailable('its socket is missing or not a private socket in the boocoder home');
+    throw new BoocoderError(
+      'E_DAEMON_UNAVAILABLE',
+      'lost the boocoder daemon: its socket is missing or not a private socket in the boocoder home',
+    );
   }
+  return path;
 }
 
-/**
- * Pipes until stdin closes (resolves) or the daemon closes the socket first (rejects with
- * E_DAEMON_UNAVAILABLE; the caller exits non-zero so the client sees the server is gone).
- */
+/** Bridges to a daemon already known to be up; see runStdioFront for how it ends. */
 export async function runSocketBridge(o: SocketBridgeOptions): Promise<void> {
-  await assertOwnSocket(o.socketPath, o.home);
-  return new Promise<void>((resolvePipe, reject) => {
-    const socket = connect(o.socketPath);
-    let clientGone = false;
-    let failure: unknown;
-    const onClientGone = () => {
-      clientGone = true;
-      socket.end();
-    };
-    socket.once('connect', () => {
-      o.stdin.pipe(socket);
-      socket.pipe(o.stdout, { end: false });
-    });
-    socket.on('error', (err) => {
-      failure = err;
-      o.logger.debug('daemon socket error', { err: err.message });
-    });
-    socket.once('close', () => {
-      o.stdin.unpipe(socket);
-      if (clientGone) resolvePipe();
-      else reject(unavailable('its socket closed', failure));
-    });
-    o.stdin.once('end', onClientGone);
-    o.stdin.once('close', onClientGone);
-    o.stdout.once('error', () => {
-      clientGone = true;
-      socket.destroy();
-    });
-  });
+  const front: StdioFrontOptions = {
+    stdin: o.stdin,
+    stdout: o.stdout,
+    logger: o.logger,
+    maxMessageBytes: o.maxMessageBytes ?? DEFAULT_MAX_BODY_BYTES,
+    daemonSocket: assertOwnSocket(o.socketPath, o.home),
+  };
+  await front.daemonSocket;
+  return runStdioFront(front);
 }

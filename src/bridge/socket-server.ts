@@ -11,10 +11,10 @@ import { chmod, readdir, rm } from 'node:fs/promises';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
-import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../http/http-server.js';
 import type { Logger } from '../log.js';
 import { isProcessAlive } from '../process-liveness.js';
+import { LineServerTransport } from './line-transport.js';
 
 /** sun_path holds 108 bytes on Linux and 104 on macOS; a longer home falls back to HTTP. */
 const MAX_SOCKET_PATH_BYTES = 100;
@@ -80,8 +80,9 @@ export async function startSocketServer(o: SocketServerOptions): Promise<SocketS
       o.logger.debug('socket session error', { err });
       end();
     });
-    // The same cap as an HTTP body: a client cannot make the daemon buffer an endless line.
-    const transport = new StdioServerTransport(conn, conn, { maxBufferSize: DEFAULT_MAX_BODY_BYTES });
+    // The same cap as an HTTP body: a client cannot make the daemon buffer an endless line, and
+    // one oversized message gets an error instead of ending the session.
+    const transport = new LineServerTransport(conn, conn, DEFAULT_MAX_BODY_BYTES);
     transport.onclose = end;
     mcp.connect(transport).catch(end);
   });

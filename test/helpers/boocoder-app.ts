@@ -44,6 +44,8 @@ export async function testHome(
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: process.env.HOME ?? home,
     BOOCODER_HOME: home,
+    // A daemon a test's `boocoder stdio` starts takes a free port, never the user's 7311.
+    BOOCODER_PORT: '0',
     BOOCODER_PG_DIR: join(home, 'pg'),
     BOOCODER_POLL_MS: '500',
     BOOCODER_LEASE_MS: '10000',

@@ -193,3 +193,16 @@ export async function liveDaemonPids(home: string): Promise<number[]> {
   }
   return live;
 }
+
+/**
+ * Waits (up to `timeoutMs`) until a daemon under `home` is running boocoder and returns the live
+ * pids: a client's connection check answers before the daemon it starts is up.
+ */
+export async function waitForLiveDaemon(home: string, timeoutMs = 150_000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const live = await liveDaemonPids(home);
+    if (live.length > 0 || Date.now() > deadline) return live;
+    await sleep(200);
+  }
+}

@@ -225,7 +225,7 @@ describe('connectToDaemon', () => {
     expect(calls.count).toBe(1);
   });
 
-  it('waits for a live lock holder and gives up with E_DAEMON_UNAVAILABLE naming daemon.log', async () => {
+  it('waits for a live lock holder and gives up with E_DAEMON_UNAVAILABLE pointing at `boocoder logs`', async () => {
     const release = await tryAcquireStartLock(home, 60_000);
     expect(release).toBeDefined();
     const { calls, startDaemon } = counting();
@@ -238,7 +238,7 @@ describe('connectToDaemon', () => {
     }).catch((e: unknown) => e);
     expect(calls.count).toBe(0);
     expect(isBoocoderError(error, 'E_DAEMON_UNAVAILABLE')).toBe(true);
-    expect((error as Error).message).toContain(join(home, 'daemon.log'));
+    expect((error as Error).message).toContain('boocoder logs');
     await release?.();
     expect((await readdir(home)).includes(START_LOCK_FILE)).toBe(false);
   });

@@ -1,7 +1,7 @@
 /**
  * Claude Code (the real `claude` CLI, isolated HOME) as a client, configured with exactly the
- * commands the README's "Connect a client" section gives: stdio from this checkout, HTTP, and
- * HTTP with a bearer token. `claude mcp list` exits 0 whatever it finds, so its text is checked.
+ * commands docs/configuration.md's "Connect a client" section gives: stdio from this checkout
+ * (`add-json` with alwaysLoad), HTTP, and HTTP with a bearer token. `claude mcp list` exits 0 whatever it finds, so its text is checked.
  */
 import { mkdtemp, realpath } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,13 +13,13 @@ import {
   CLIENT_TEST_TOKEN,
   type ClientTestServers,
   cleanUpAll,
-  liveDaemonPids,
   pathWithThisNode,
   REPO_ROOT,
   runCommand,
   startClientTestServers,
   stopDaemonsAndRemove,
   stripAnsi,
+  waitForLiveDaemon,
 } from '../helpers/clients.js';
 
 const CLAUDE = join(REPO_ROOT, 'node_modules', '.bin', 'claude');
@@ -67,7 +67,12 @@ describe('Claude Code as a client', () => {
       // The first stdio connect starts the daemon; on a busy CI machine that can take a while.
       MCP_TIMEOUT: '120000',
     };
-    await claude('mcp', 'add', 'boocoder', '--', 'node', BOOCODER_BIN, 'stdio');
+    await claude(
+      'mcp',
+      'add-json',
+      'boocoder',
+      JSON.stringify({ type: 'stdio', command: 'node', args: [BOOCODER_BIN, 'stdio'], alwaysLoad: true }),
+    );
     await claude('mcp', 'add', '--transport', 'http', 'boocoder-http', started.openUrl);
     await claude(
       'mcp',
@@ -102,10 +107,11 @@ describe('Claude Code as a client', () => {
   );
 
   it('connects over stdio from this checkout, through an auto-started daemon', async () => {
+    // The stdio process answers the check itself; the daemon it starts comes up behind it.
     expect(statusOf('boocoder'), listing).toBe('✔ Connected');
     // The bridge found (started) its daemon under BOOCODER_HOME, not in the user's ~/.boocoder.
-    expect(await liveDaemonPids(boocoderHome as string)).toHaveLength(1);
-  });
+    expect(await waitForLiveDaemon(boocoderHome as string)).toHaveLength(1);
+  }, 160_000);
 
   it('connects over HTTP', () => {
     expect(statusOf('boocoder-http'), listing).toBe('✔ Connected');

@@ -1,6 +1,6 @@
 /**
  * opencode (the real `opencode` CLI, isolated HOME and XDG folders) as a client, configured with
- * the README's opencode.json: a local (stdio) server from this checkout and a remote (HTTP) one,
+ * docs/configuration.md's opencode.json: a local (stdio) server from this checkout and a remote (HTTP) one,
  * plus a remote one with the bearer token in `headers`. `opencode mcp list` shows each status.
  */
 import { mkdir, mkdtemp, realpath, writeFile } from 'node:fs/promises';
@@ -13,13 +13,13 @@ import {
   CLIENT_TEST_TOKEN,
   type ClientTestServers,
   cleanUpAll,
-  daemonPids,
   pathWithThisNode,
   REPO_ROOT,
   runCommand,
   startClientTestServers,
   stopDaemonsAndRemove,
   stripAnsi,
+  waitForLiveDaemon,
 } from '../helpers/clients.js';
 
 const OPENCODE = join(REPO_ROOT, 'node_modules', '.bin', 'opencode');
@@ -47,13 +47,13 @@ describe('opencode as a client', () => {
     boocoderHome = boo.home;
     const configDir = join(dir, '.config');
     await mkdir(join(configDir, 'opencode'), { recursive: true });
-    // The README's config, in the global place it names (~/.config/opencode/opencode.json).
+    // The documented config, in the global place it names (~/.config/opencode/opencode.json).
     await writeFile(
       join(configDir, 'opencode', 'opencode.json'),
       JSON.stringify({
         $schema: 'https://opencode.ai/config.json',
         mcp: {
-          // `timeout` is not in the README's config: opencode gives a local server 30 s to connect,
+          // `timeout` is not in the documented config: opencode gives a local server 30 s to connect,
           // and the first connect also starts the daemon, which a loaded CI machine can take longer for.
           boocoder: { type: 'local', command: ['node', BOOCODER_BIN, 'stdio'], timeout: 120_000 },
           'boocoder-http': { type: 'remote', url: started.openUrl },
@@ -103,8 +103,9 @@ describe('opencode as a client', () => {
   it('connects to the local (stdio) server from this checkout, through an auto-started daemon', async () => {
     expect(statusOf('boocoder'), listing).toEqual(['✓', 'connected']);
     // The bridge started its daemon under BOOCODER_HOME (daemon.log names it), not in ~/.boocoder.
-    expect(await daemonPids(boocoderHome as string)).toHaveLength(1);
-  });
+    // The stdio process answers the check itself; the daemon it starts comes up behind it.
+    expect(await waitForLiveDaemon(boocoderHome as string)).toHaveLength(1);
+  }, 160_000);
 
   it('connects to the remote (HTTP) server', () => {
     expect(statusOf('boocoder-http'), listing).toEqual(['✓', 'connected']);

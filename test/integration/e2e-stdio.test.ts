@@ -62,6 +62,8 @@ describe('stdio on the embedded database (bridge to a local daemon)', () => {
     const repo = await repos.repo();
     const [a, b] = await Promise.all([stdioClient(env), stdioClient(env)]);
     clients.push(b);
+    // The bridges answer initialize themselves; a tool call is answered once the daemon is up.
+    await a.callTool({ name: 'list_tasks', arguments: {} }, undefined, { timeout: 170_000 });
     // The daemon must be no descendant of a bridge: some clients (opencode) SIGTERM every descendant
     // of an MCP server they stop, which would kill the daemon and the tasks it runs.
     const daemonPid = (JSON.parse(await readFile(join(home, 'daemon.json'), 'utf8')) as { pid: number }).pid;
@@ -81,7 +83,8 @@ describe('stdio on the embedded database (bridge to a local daemon)', () => {
     expect(done).toMatchObject({ state: 'completed', pending_changes: 1 });
     const listed = await callOk<{ tasks: { task_id: string }[] }>(b, 'list_tasks', {});
     expect(listed.tasks.map((t) => t.task_id)).toContain(queued.task_id);
-  });
+    // The daemon's first start (creating the embedded database) can take a minute on a busy machine.
+  }, 180_000);
 
   it('defaults the project to the client root', async () => {
     const { home, env } = await testHome();
@@ -102,7 +105,7 @@ describe('stdio on the embedded database (bridge to a local daemon)', () => {
       wait_s: 50,
     });
     expect(done.state).toBe('completed');
-  });
+  }, 180_000);
 });
 
 const pgBackend = databaseBackends().find((b) => b.name === 'pg');
@@ -118,8 +121,29 @@ describe.skipIf(!pgBackend)('stdio with DATABASE_URL (in-process server on Postg
     await repos.cleanup();
   });
 
+  it('answers a 10 MB request with an error for its id and then tools/list (the session survives)', async () => {
+    testDb ??= await (pgBackend as NonNullable<typeof pgBackend>).create();
+    const t = await testHome({ DATABASE_URL: testDb.connectionString as string });
+    const client = await stdioClient(t.env);
+    try {
+      const refused = await client
+        .callTool({ name: 'new_task', arguments: { input: 'x'.repeat(10 * 1024 * 1024) } })
+        .then(
+          () => undefined,
+          (err: unknown) => err as Error,
+        );
+      expect(refused?.message).toMatch(
+        /E_INVALID_INPUT: the message is 10\.0 MiB, over boocoder's 4\.0 MiB limit/,
+      );
+      expect((await client.listTools()).tools.map((tool) => tool.name)).toContain('new_task');
+    } finally {
+      await client.close();
+      await rm(t.home, { recursive: true, force: true });
+    }
+  });
+
   it('runs the flow end to end', async () => {
-    testDb = await (pgBackend as NonNullable<typeof pgBackend>).create();
+    testDb ??= await (pgBackend as NonNullable<typeof pgBackend>).create();
     const t = await testHome({ DATABASE_URL: testDb.connectionString as string });
     home = t.home;
     const repo = await repos.repo();

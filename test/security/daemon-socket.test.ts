@@ -100,15 +100,34 @@ describe('the daemon MCP socket', () => {
     await again.done;
   });
 
-  it('drops a connection that sends a line longer than the body limit, and keeps serving', async () => {
+  it('answers a line longer than the body limit with an error for its id, without buffering it, and keeps the session', async () => {
     const s = await startServer();
-    const flood = `${'x'.repeat(DEFAULT_MAX_BODY_BYTES + 1024)}`;
-    await rawExchange(s.path, flood);
-    const { done, transport } = bridge(s.path);
-    const client = new Client({ name: 'socket-test', version: '1.0.0' });
-    await client.connect(transport);
-    await client.close();
-    await done;
+    const big = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'ping',
+      params: { flood: 'x'.repeat(DEFAULT_MAX_BODY_BYTES + 1024) },
+    });
+    const replies = await new Promise<Array<{ id: number; error?: { message: string }; result?: unknown }>>(
+      (resolve, reject) => {
+        const socket = connect(s.path);
+        let received = '';
+        socket.on('data', (c: Buffer) => {
+          received += c.toString('utf8');
+          const lines = received.split('\n').filter(Boolean);
+          if (lines.length < 2) return;
+          socket.destroy();
+          resolve(lines.map((l) => JSON.parse(l)));
+        });
+        socket.once('error', reject);
+        socket.once('connect', () =>
+          socket.write(`${big}\n${JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' })}\n`),
+        );
+      },
+    );
+    expect(replies[0]?.id).toBe(1);
+    expect(replies[0]?.error?.message).toMatch(/^E_INVALID_INPUT: the message is 4\.0 MiB/);
+    expect(replies[1]).toMatchObject({ id: 2, result: {} });
   });
 
   it('removes a stale socket left by a dead daemon when it starts', async () => {
