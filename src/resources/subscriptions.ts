@@ -74,6 +74,12 @@ function touched(uris: Set<string>, a: TaskActivity): string[] {
 export function serveSubscriptions(server: McpServer, deps: Deps): void {
   const connection: Connection = { uris: new Set() };
   let level: LoggingLevel | undefined;
+  // Heard only once the client subscribes or sets a level: a connection that does neither costs
+  // nothing per task, and a server built without a database (stdio's listing server) never reads it.
+  let stop: (() => void) | undefined;
+  const watch = () => {
+    stop ??= deps.events.onActivity(onActivity);
+  };
   const inner = server.server;
   inner.registerCapabilities({ resources: { subscribe: true } });
   inner.setRequestHandler(SubscribeRequestSchema, (request) => {
@@ -89,6 +95,7 @@ export function serveSubscriptions(server: McpServer, deps: Deps): void {
         `E_INVALID_INPUT: a connection holds at most ${MAX_SUBSCRIPTIONS} subscriptions; unsubscribe from one first`,
       );
     connection.uris.add(uri);
+    watch();
     return {};
   });
   inner.setRequestHandler(UnsubscribeRequestSchema, (request) => {
@@ -98,6 +105,7 @@ export function serveSubscriptions(server: McpServer, deps: Deps): void {
   // Replaces the SDK's own handler, whose level is private: this one is what log messages obey.
   inner.setRequestHandler(SetLevelRequestSchema, (request) => {
     level = request.params.level;
+    watch();
     return {};
   });
   const logTask = async (a: TaskActivity) => {
@@ -116,7 +124,7 @@ export function serveSubscriptions(server: McpServer, deps: Deps): void {
       },
     });
   };
-  const stop = deps.events.onActivity((a) => {
+  const onActivity = (a: TaskActivity) => {
     for (const uri of touched(connection.uris, a))
       inner
         .sendResourceUpdated({ uri })
@@ -124,11 +132,11 @@ export function serveSubscriptions(server: McpServer, deps: Deps): void {
     const wantsInfo = level !== undefined && LEVELS.indexOf(level) <= LEVELS.indexOf('info');
     if (wantsInfo && a.taskId !== '' && (a.what === 'started' || a.what === 'done'))
       logTask(a).catch((err: unknown) => deps.logger.debug('log message not sent', { err }));
-  });
+  };
   connections.set(server, connection);
   const previous = inner.onclose;
   inner.onclose = () => {
-    stop();
+    stop?.();
     connection.uris.clear();
     previous?.();
   };
