@@ -124,7 +124,10 @@ export async function migrate(db: Db, options: MigrateOptions): Promise<MigrateR
     // Under the lock too: concurrent CREATE TABLE IF NOT EXISTS can still collide on pg_type.
     await takeMigrationLock(tx);
     // db.schema passed assertSchemaName when the handle was made: an identifier, safe in DDL.
-    await tx.query(`CREATE SCHEMA IF NOT EXISTS ${db.schema}`);
+    // Created only when missing: CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the
+    // database even when the schema exists, which an app role given only its schema may lack.
+    const existing = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [db.schema]);
+    if (existing.rows.length === 0) await tx.query(`CREATE SCHEMA ${db.schema}`);
     if (await moveLegacyInstall(tx, db.schema, migrations)) {
       logger.info('moved boocoder tables from schema public to their own schema', { schema: db.schema });
     }

@@ -149,9 +149,9 @@ describe('database failures leak no connection details', () => {
       const admin = new pg.Client({ connectionString: testDb.connectionString });
       await admin.connect();
       await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
-      await admin.query(`GRANT ALL ON SCHEMA public TO ${role}`);
-      await admin.query(`GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}`);
-      await admin.query(`GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
+      await admin.query(`GRANT ALL ON SCHEMA boocoder TO ${role}`);
+      await admin.query(`GRANT ALL ON ALL TABLES IN SCHEMA boocoder TO ${role}`);
+      await admin.query(`GRANT ALL ON ALL SEQUENCES IN SCHEMA boocoder TO ${role}`);
       await admin.end();
       const url = new URL(testDb.connectionString as string);
       url.username = role;
@@ -182,10 +182,10 @@ describe('database failures leak no connection details', () => {
     it('hides SQL errors once the role loses its privileges', async () => {
       const { appDb: db, secrets } = await openWithPassword();
       const ids = await start(db);
-      await asAdmin(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${role}`);
+      await asAdmin(`REVOKE ALL ON ALL TABLES IN SCHEMA boocoder FROM ${role}`);
       const codes = await callAll(ids, secrets);
       expect(codes).toContain('E_INTERNAL');
-      await asAdmin(`GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}`);
+      await asAdmin(`GRANT ALL ON ALL TABLES IN SCHEMA boocoder TO ${role}`);
     });
 
     it('hides connection errors once the role may no longer log in and its connections are killed', async () => {
