@@ -30,6 +30,8 @@ interface TaskView {
   session_id: string;
   state: string;
   attempts: number;
+  error_code: string | null;
+  last_error?: string;
 }
 
 interface ChangeView {
@@ -104,7 +106,13 @@ describe('the embedded database, its owner killed with -9 [embedded PostgreSQL]'
 
     c = await startServing();
     const first = await callOk<TaskView>(c, 'get_task', { task_id: running.task_id, wait_s: 50 });
-    expect(first).toMatchObject({ state: 'completed', attempts: 2 });
+    // The error fields are compared too, so a failure says why the task failed.
+    expect({ ...first, last_error: first.last_error ?? null }).toMatchObject({
+      state: 'completed',
+      attempts: 2,
+      error_code: null,
+      last_error: null,
+    });
     const second = await callOk<TaskView>(c, 'get_task', { task_id: queued.task_id, wait_s: 50 });
     expect(second).toMatchObject({ state: 'completed', attempts: 1 });
     expect(groupMembers(orphan)).toEqual([]);
