@@ -1,5 +1,6 @@
 /** Pending-change use cases: list for review, and apply / reject / revert into the project's repository. */
 
+import { join } from 'node:path';
 import type { Queryable } from '../db/db.js';
 import * as changes from '../db/pending-changes.js';
 import { findProjectOfSession, lockProjectForWrite, type Project } from '../db/projects.js';
@@ -7,6 +8,9 @@ import type { ChangeStatus, PendingChange } from '../db/rows.js';
 import { BoocoderError } from '../errors.js';
 import { applyFileChanges, revertFileChanges } from '../worktrees/apply.js';
 import type { Deps } from './deps.js';
+
+/** Where batch writes keep their journal of temp files (swept at start-up: see app.ts). */
+export const applyJournalDir = (deps: Pick<Deps, 'config'>) => join(deps.config.home, 'apply-journal');
 
 export const CHANGE_ACTIONS = ['apply', 'reject', 'revert'] as const;
 export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
@@ -143,8 +147,9 @@ export async function actOnChanges(
         await lockProjectForWrite(tx, project.id);
         const [write, putBack] =
           action === 'apply' ? [applyFileChanges, revertFileChanges] : [revertFileChanges, applyFileChanges];
-        await write(project.rootPath, rows);
-        undo = () => putBack(project.rootPath, rows);
+        const options = { journalDir: applyJournalDir(deps) };
+        await write(project.rootPath, rows, options);
+        undo = () => putBack(project.rootPath, rows, options);
       }
       const rule = TRANSITIONS[action];
       const moved = new Map(

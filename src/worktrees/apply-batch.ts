@@ -6,11 +6,11 @@
  * process for the whole batch, if any is packed); then the files are written; if one write fails,
  * the files already written are put back from the bytes read during the check.
  */
-import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, realpath, rename, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BoocoderError } from '../errors.js';
 import { BatchPathGuard, type FileChange, type FileState, matches, statesOf } from './apply-guards.js';
+import { openApplyJournal, tempPathOf } from './apply-journal.js';
 import { forEachLimited, readBlobs } from './blob-batch.js';
 import { assertNoSymlinkInPath, assertSafeRepoPath, describePath } from './path-policy.js';
 
@@ -79,9 +79,14 @@ async function checkAll(root: string, planned: Planned): Promise<Step[]> {
 
 const permissions = (mode: string) => (mode === '100755' ? 0o755 : 0o644);
 
-/** Writes through a temporary file in the same folder and a rename: no reader sees half a file. */
-async function writeAtomically(abs: string, bytes: Buffer, mode: string): Promise<void> {
-  const tmp = join(dirname(abs), `.boocoder-${randomBytes(6).toString('hex')}.tmp`);
+/**
+ * Writes through a temporary file in the same folder and a rename: no reader sees half a file. The
+ * temp file's name follows from the path (apply-journal.ts), so one a crash left is found again.
+ */
+async function writeAtomically(root: string, rel: string, bytes: Buffer, mode: string): Promise<void> {
+  const tmp = join(root, tempPathOf(rel));
+  // A leftover of a crashed batch the sweep could not reach; 'wx' still refuses anything planted here.
+  await unlink(tmp).catch(() => {});
   const handle = await open(tmp, 'wx', mode === '100755' ? 0o777 : 0o666);
   try {
     try {
@@ -90,7 +95,7 @@ async function writeAtomically(abs: string, bytes: Buffer, mode: string): Promis
     } finally {
       await handle.close();
     }
-    await rename(tmp, abs);
+    await rename(tmp, join(root, rel));
   } catch (err) {
     await unlink(tmp).catch(() => {});
     throw err;
@@ -115,7 +120,7 @@ async function writeStep(root: string, step: Step, bytes: Buffer, mode: string):
     // The folders just created could have been swapped for symlinks in between: check again.
     await assertNoSymlinkInPath(root, step.rel);
   }
-  await writeAtomically(step.abs, bytes, mode);
+  await writeAtomically(root, step.rel, bytes, mode);
 }
 
 /** Puts one done step back to its `from` state. */
@@ -192,7 +197,20 @@ async function execute(root: string, steps: Step[], blobs: Map<string, Buffer>):
   for (const s of of('delete')) await removeEmptyParents(root, s.abs);
 }
 
-async function transitionAll(repoRoot: string, changes: readonly FileChange[], direction: Direction) {
+export interface BatchOptions {
+  /**
+   * Where the batch's journal goes (boocoder's home): with it, temp files a crash leaves are swept
+   * by the next batch on the repository and at start-up (apply-journal.ts).
+   */
+  journalDir?: string;
+}
+
+async function transitionAll(
+  repoRoot: string,
+  changes: readonly FileChange[],
+  direction: Direction,
+  options: BatchOptions,
+) {
   if (changes.length === 0) return;
   const root = await realpath(repoRoot);
   const planned = planSteps(changes, direction);
@@ -210,18 +228,37 @@ async function transitionAll(repoRoot: string, changes: readonly FileChange[], d
     await reading.catch(() => {});
     throw err;
   }
-  await execute(root, steps, await reading);
+  const blobs = await reading;
+  // Every path a write or a roll-back (a deleted file put back) may write through a temp file.
+  const writes = steps.filter((s) => s.kind !== 'none').map((s) => s.rel);
+  const closeJournal =
+    options.journalDir && writes.length > 0
+      ? await openApplyJournal(options.journalDir, root, writes)
+      : undefined;
+  try {
+    await execute(root, steps, blobs);
+  } finally {
+    await closeJournal?.();
+  }
 }
 
 /**
  * Makes every file hold its change's result, or writes nothing. Each file's current state must be
  * its change's base (or already the result: a retried call); no two changes may touch one path.
  */
-export function applyFileChanges(repoRoot: string, changes: readonly FileChange[]): Promise<void> {
-  return transitionAll(repoRoot, changes, 'apply');
+export function applyFileChanges(
+  repoRoot: string,
+  changes: readonly FileChange[],
+  options: BatchOptions = {},
+): Promise<void> {
+  return transitionAll(repoRoot, changes, 'apply', options);
 }
 
 /** Undoes applied changes, all or nothing. Each file must still hold its change's result. */
-export function revertFileChanges(repoRoot: string, changes: readonly FileChange[]): Promise<void> {
-  return transitionAll(repoRoot, changes, 'revert');
+export function revertFileChanges(
+  repoRoot: string,
+  changes: readonly FileChange[],
+  options: BatchOptions = {},
+): Promise<void> {
+  return transitionAll(repoRoot, changes, 'revert', options);
 }
