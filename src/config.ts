@@ -23,8 +23,22 @@ export const agentSpecSchema = z.object({
 });
 export type AgentSpecInput = z.infer<typeof agentSpecSchema>;
 
+/** A task's budget: it is stopped (E_BUDGET_EXCEEDED) once its agent reports usage past either. */
+export const budgetSchema = z
+  .object({
+    maxCost: z.number().min(0).max(1e9).optional(),
+    maxTokens: z.number().int().min(0).max(1e15).optional(),
+  })
+  .strict();
+export type Budget = z.infer<typeof budgetSchema>;
+
 const fileSchema = z
   .object({
+    /** Default budgets by project (its absolute root path, or "*" for every project). */
+    budgets: z
+      .record(z.string().min(1).max(4096), budgetSchema)
+      .refine((b) => Object.keys(b).length <= 1000, 'at most 1000 budgets')
+      .default({}),
     agents: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/), agentSpecSchema).default({}),
     defaultAgent: z.string().max(64).optional(),
     permissions: z.enum(['auto', 'ask']).optional(),
@@ -91,6 +105,8 @@ export interface Config {
    */
   opencodeBackend: 'acp' | 'serve';
   agents: Readonly<Record<string, AgentSpecInput>>;
+  /** Default task budgets by project root path, "*" for every project (new_task's own win). */
+  budgets: Readonly<Record<string, Budget>>;
   /** The environment agents and git are started from (a copy: nothing writes back). */
   childEnv: Readonly<Record<string, string>>;
 }
@@ -104,7 +120,7 @@ function readConfigFile(path: string): z.infer<typeof fileSchema> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { agents: {} };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { agents: {}, budgets: {} };
     throw new BoocoderError('E_CONFIG', `cannot read the config file ${path}`, {}, { cause: err });
   }
   let json: unknown;
@@ -159,6 +175,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     permissions: e.BOOCODER_PERMISSIONS ?? file.permissions ?? 'auto',
     opencodeBackend: e.BOOCODER_OPENCODE_BACKEND ?? file.opencodeBackend ?? 'acp',
     agents: Object.freeze(file.agents),
+    budgets: Object.freeze(file.budgets),
     childEnv: Object.freeze(childEnv),
     ...overrides,
   };

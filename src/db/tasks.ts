@@ -7,7 +7,14 @@ import { expirePendingRequests } from './permission-requests.js';
 import { type Task, type TaskState, toCamel } from './rows.js';
 import { finishAndClaimTasks } from './task-claims.js';
 
-export { insertTask, type NewTaskRow, type TaskClaim } from './task-inserts.js';
+export {
+  findReplayableTask,
+  insertTask,
+  isRequestIdTaken,
+  type NewTaskRow,
+  releaseStaleRequestId,
+  type TaskClaim,
+} from './task-inserts.js';
 
 /** A task with the number of pending changes it produced, in one round trip. */
 export async function findTaskWithChangeCount(
