@@ -11,6 +11,7 @@ import { registerApplyChangeTool } from './tools/apply-change.js';
 import { registerCancelTaskTool } from './tools/cancel-task.js';
 import { registerGetAgentSessionsTool } from './tools/get-agent-sessions.js';
 import { registerGetTaskTool } from './tools/get-task.js';
+import { registerGetUsageTool } from './tools/get-usage.js';
 import { registerListPendingChangesTool } from './tools/list-pending-changes.js';
 import { registerListPermissionRequestsTool } from './tools/list-permission-requests.js';
 import { registerListTasksTool } from './tools/list-tasks.js';
@@ -48,6 +49,7 @@ export function createServer(deps: Deps): McpServer {
   registerProbeAgentsTool(server, deps);
   registerListPermissionRequestsTool(server, deps);
   registerAnswerPermissionTool(server, deps);
+  registerGetUsageTool(server, deps);
   server.registerResource(
     'change-diff',
     new ResourceTemplate('boocoder://changes/{change_id}/diff', { list: undefined }),

@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { choosePermission, type PermissionAsker } from './acp-client-policy.js';
 import { type AcpRunResult, openAcpSession } from './acp-session.js';
 import type { SessionConfigChoice } from './acp-session-config.js';
+import type { AcpPromptOptions } from './acp-session-types.js';
 import { enterFirstStart, type FirstStartRelease } from './first-start-gate.js';
 import { type AgentLaunchSpec, assertValidAgentName, isAcceptableCommand } from './launch-specs.js';
 
@@ -32,6 +33,8 @@ export interface RunAcpTaskOptions extends SessionConfigChoice {
   timeoutMs: number;
   logger: Logger;
   onUpdate?: (update: acp.SessionUpdate) => void;
+  /** See AcpPromptOptions.onUsage. */
+  onUsage?: AcpPromptOptions['onUsage'];
   /** See AcpPromptOptions.onPermissionRequest. */
   onPermissionRequest?: PermissionAsker;
   /** How long a cancelled prompt gets to end with stopReason cancelled before the group is killed. */
@@ -84,7 +87,10 @@ export function cancelledBeforeSession(): AcpRunResult {
  * Undefined when `signal` aborted before the agent had a session.
  */
 export async function openGatedAcpSession(
-  options: Omit<RunAcpTaskOptions, 'prompt' | 'onUpdate' | 'onPermissionRequest' | 'cancelGraceMs'>,
+  options: Omit<
+    RunAcpTaskOptions,
+    'prompt' | 'onUpdate' | 'onUsage' | 'onPermissionRequest' | 'cancelGraceMs'
+  >,
 ): ReturnType<typeof openAcpSession> {
   await assertLaunchable(options.spec, options.cwd);
   if (options.signal?.aborted) return undefined;
@@ -112,6 +118,7 @@ export async function runAcpTask(options: RunAcpTaskOptions): Promise<AcpRunResu
       ...(options.signal ? { signal: options.signal } : {}),
       timeoutMs: options.timeoutMs,
       ...(options.onUpdate ? { onUpdate: options.onUpdate } : {}),
+      ...(options.onUsage ? { onUsage: options.onUsage } : {}),
       ...(options.onPermissionRequest ? { onPermissionRequest: options.onPermissionRequest } : {}),
       ...(options.cancelGraceMs !== undefined ? { cancelGraceMs: options.cancelGraceMs } : {}),
     });

@@ -48,6 +48,8 @@ export interface AcpPromptOptions {
   signal?: AbortSignal;
   timeoutMs: number;
   onUpdate?: (update: acp.SessionUpdate) => void;
+  /** Called with the turn's usage so far each time the agent reports some (budgets: task-budget.ts). */
+  onUsage?: (usage: AcpUsage) => void;
   /**
    * Who answers the turn's permission requests that the default policy allows (the `ask` policy);
    * without it they are allowed once. Requests the policy refuses never reach it.

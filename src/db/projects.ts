@@ -34,6 +34,12 @@ export async function upsertProject(db: Queryable, rootPath: string, name: strin
   return toCamel<Project>(rows[0] as Record<string, unknown>);
 }
 
+/** The project registered for a repository root (a realpath), without registering one. */
+export async function findProjectByRoot(db: Queryable, rootPath: string): Promise<Project | null> {
+  const { rows } = await db.query('SELECT * FROM projects WHERE root_path = $1', [rootPath]);
+  return rows[0] ? toCamel<Project>(rows[0]) : null;
+}
+
 export async function findProject(db: Queryable, id: string): Promise<Project | null> {
   const { rows } = await db.query('SELECT * FROM projects WHERE id = $1', [id]);
   return rows[0] ? toCamel<Project>(rows[0]) : null;

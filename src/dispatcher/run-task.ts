@@ -22,6 +22,7 @@ import {
 import { deleteTaskChanges, insertChanges } from '../db/pending-changes.js';
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
+import { recordTaskUsage } from '../db/task-usage.js';
 import { finishTask, releaseTask, renewLeases, setTaskWorktree } from '../db/tasks.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
@@ -34,6 +35,7 @@ import type { StopReason, TaskRunContext, TaskRunner } from './dispatcher.js';
 import { runHeadlessTurn } from './headless-turn.js';
 import { runOpencodeServeTurn } from './opencode-serve-turn.js';
 import { prepareSessionWorktree } from './session-worktree.js';
+import { TaskBudget } from './task-budget.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
 
 async function recordFailure(deps: Deps, task: Task, owner: string, err: unknown): Promise<void> {
@@ -92,6 +94,7 @@ async function runAgentTurn(
     turn.run = await session.prompt({
       text: o.prompt,
       ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.onUsage ? { onUsage: o.onUsage } : {}),
       timeoutMs: o.timeoutMs,
       ...(o.onPermissionRequest ? { onPermissionRequest: o.onPermissionRequest } : {}),
     });
@@ -118,7 +121,11 @@ async function runAgent(
     owner: dispatcherCtx.owner,
     signal: dispatcherCtx.signal,
   });
-  const ctx: TaskRunContext = { owner: dispatcherCtx.owner, signal: gate.signal };
+  const budget = TaskBudget.of(task);
+  const ctx: TaskRunContext = {
+    owner: dispatcherCtx.owner,
+    signal: AbortSignal.any([gate.signal, budget.signal]),
+  };
   const spec = resolveLaunchSpec(agent, deps.config.agents);
   const project = await findProject(deps.db, task.projectId);
   if (!project || !task.sessionId || !task.chatId) {
@@ -146,7 +153,13 @@ async function runAgent(
       configHash,
       permissions,
     });
-    return recordTurn(deps, task, ctx, { agent, project, wt, turn: { ...run, release: nothingToRelease } });
+    return recordTurn(deps, task, ctx, {
+      agent,
+      project,
+      wt,
+      budget,
+      turn: { ...run, release: nothingToRelease },
+    });
   }
 
   const turn = native
@@ -177,11 +190,12 @@ async function runAgent(
         signal: ctx.signal,
         timeoutMs: deps.config.taskTimeoutMs,
         ...(gate.asker ? { onPermissionRequest: gate.asker } : {}),
+        onUsage: (usage) => budget.report(usage),
         logger: deps.logger.child({ taskId: task.id, agent }),
         onSpawn: agentProcessRecorder(deps, task.id, ctx.owner, deps.logger),
       });
   try {
-    await recordTurn(deps, task, ctx, { agent, project, wt, turn });
+    await recordTurn(deps, task, ctx, { agent, project, wt, budget, turn });
   } finally {
     await turn.release();
   }
@@ -191,14 +205,17 @@ interface TurnRecord {
   agent: string;
   project: NonNullable<Awaited<ReturnType<typeof findProject>>>;
   wt: Awaited<ReturnType<typeof prepareSessionWorktree>>;
+  budget: TaskBudget;
   turn: AgentTurn;
 }
 
 /** Captures what the agent changed and records the task's result, while the lease is still ours. */
 async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRecord): Promise<void> {
-  const { agent, project, wt, turn } = r;
+  const { agent, project, wt, turn, budget } = r;
   const chatId = task.chatId as string;
   const { run, error: runError } = turn;
+  // Agents that report usage only with the turn's end (Gemini, the headless CLIs) meet their budget here.
+  if (!ctx.signal.aborted) budget.report(run?.usage);
   let stop = ctx.signal.reason as StopReason | undefined;
   // The capture commits in the shared worktree: if the lease expired meanwhile, a new attempt may
   // already be resetting it, so make sure (and extend) the lease is still ours first.
@@ -226,7 +243,7 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
     message: `boocoder task ${task.id}`,
     limits: { maxFiles: 5000, maxDiffBytes: 1024 * 1024 },
   });
-  const outcome = outcomeOf(run, runError, stop);
+  const outcome = outcomeOf(run, runError, stop, budget.exceeded);
   const crashed = turn.processLost;
   await deps.db.transaction(async (tx) => {
     await deleteTaskChanges(tx, task.id);
@@ -247,6 +264,7 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
     if (!(await finishTask(tx, task.id, ctx.owner, outcome))) {
       throw new BoocoderError('E_INTERNAL', 'the task lease was lost before its result was recorded');
     }
+    await recordTaskUsage(tx, task.id, run?.usage);
     await recordAgentSessionRun(tx, chatId, agent, {
       agentSessionId: run?.agentSessionId ?? null,
       status: crashed ? 'crashed' : 'idle',

@@ -78,6 +78,7 @@ describeEachDatabase('end to end over HTTP', (ctx) => {
       'cancel_task',
       'get_agent_sessions',
       'get_task',
+      'get_usage',
       'list_pending_changes',
       'list_permission_requests',
       'list_tasks',
