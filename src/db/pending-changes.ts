@@ -136,3 +136,26 @@ export async function transitionChanges(
   );
   return rows.map((r) => toCamel<PendingChange>(r));
 }
+
+/** Records what each applied file held before, and the merge apply wrote (null: the result). */
+export async function recordApplied(
+  db: Queryable,
+  rows: ReadonlyArray<{
+    id: string;
+    priorOid: string | null;
+    priorMode: string | null;
+    mergedOid: string | null;
+  }>,
+): Promise<void> {
+  await db.query(
+    `UPDATE pending_changes p SET prior_oid = m.prior_oid, prior_mode = m.prior_mode, merged_oid = m.merged_oid
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS m(id, prior_oid, prior_mode, merged_oid)
+      WHERE p.id = m.id`,
+    [
+      rows.map((r) => r.id),
+      rows.map((r) => r.priorOid),
+      rows.map((r) => r.priorMode),
+      rows.map((r) => r.mergedOid),
+    ],
+  );
+}

@@ -6,7 +6,12 @@ import * as changes from '../db/pending-changes.js';
 import { findProjectOfSession, lockProjectForWrite, type Project } from '../db/projects.js';
 import type { ChangeStatus, PendingChange } from '../db/rows.js';
 import { BoocoderError } from '../errors.js';
-import { applyFileChanges, revertFileChanges } from '../worktrees/apply.js';
+import {
+  type AppliedFile,
+  applyFileChanges,
+  type FileChange,
+  revertFileChanges,
+} from '../worktrees/apply.js';
 import type { Deps } from './deps.js';
 
 /** Where batch writes keep their journal of temp files (swept at start-up: see app.ts). */
@@ -76,6 +81,15 @@ function refuse(change: PendingChange, action: ChangeAction): never {
   );
 }
 
+/**
+ * An applied change as revert sees it: when apply merged, the file holds the merge, not the
+ * change's result, and revert puts back what the file held before (stored by apply), not the base.
+ */
+function asApplied(c: PendingChange): FileChange {
+  if (!c.mergedOid) return c;
+  return { ...c, operation: 'edit', baseOid: c.priorOid, baseMode: c.priorMode, resultOid: c.mergedOid };
+}
+
 /** The rows of `ids`, locked, in the order asked; the first missing or unmovable one stops everything. */
 async function lockForAction(
   tx: Queryable,
@@ -142,14 +156,19 @@ export async function actOnChanges(
   try {
     return await deps.db.transaction(async (tx) => {
       const rows = await lockForAction(tx, wanted, action);
-      if (action !== 'reject') {
+      if (action === 'apply' || action === 'revert') {
         const project = await projectOf(tx, rows);
         await lockProjectForWrite(tx, project.id);
-        const [write, putBack] =
-          action === 'apply' ? [applyFileChanges, revertFileChanges] : [revertFileChanges, applyFileChanges];
         const options = { journalDir: applyJournalDir(deps) };
-        await write(project.rootPath, rows, options);
-        undo = () => putBack(project.rootPath, rows, options);
+        if (action === 'apply') {
+          const applied = await applyFileChanges(project.rootPath, rows, options);
+          const after = rows.map((c, i) => ({ ...c, ...(applied[i] as AppliedFile) }));
+          undo = () => revertFileChanges(project.rootPath, after.map(asApplied), options);
+          await changes.recordApplied(tx, after);
+        } else {
+          await revertFileChanges(project.rootPath, rows.map(asApplied), options);
+          undo = async () => void (await applyFileChanges(project.rootPath, rows, options));
+        }
       }
       const rule = TRANSITIONS[action];
       const moved = new Map(

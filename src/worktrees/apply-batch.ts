@@ -11,8 +11,9 @@ import { dirname, join } from 'node:path';
 import { BoocoderError } from '../errors.js';
 import { BatchPathGuard, type FileChange, type FileState, matches, statesOf } from './apply-guards.js';
 import { openApplyJournal, tempPathOf } from './apply-journal.js';
-import { forEachLimited, readBlobs } from './blob-batch.js';
+import { blobOidOf, forEachLimited, formatOf, readBlobs } from './blob-batch.js';
 import { assertNoSymlinkInPath, assertSafeRepoPath, describePath } from './path-policy.js';
+import { mergeOrRefuse, storeBlob } from './three-way-merge.js';
 
 /** Files checked or written at once: enough to overlap fsyncs, few enough to bound open files. */
 const CONCURRENCY = 16;
@@ -28,6 +29,8 @@ interface Step {
   needsFolders: boolean;
   replacesFolder: boolean;
   kind: 'write' | 'delete' | 'chmod' | 'none';
+  /** What a three-way merge produced, written instead of the `to` blob (apply only). */
+  merged?: Buffer;
 }
 
 type Direction = 'apply' | 'revert';
@@ -52,7 +55,7 @@ function planSteps(changes: readonly FileChange[], direction: Direction) {
 
 type Planned = ReturnType<typeof planSteps>;
 
-async function checkAll(root: string, planned: Planned): Promise<Step[]> {
+async function checkAll(root: string, planned: Planned, direction: Direction): Promise<Step[]> {
   const deleted = new Set(planned.filter((p) => p.to === null).map((p) => p.rel));
   const guard = new BatchPathGuard(root, deleted);
   const steps: Step[] = new Array(planned.length);
@@ -63,13 +66,8 @@ async function checkAll(root: string, planned: Planned): Promise<Step[]> {
     const { current } = checked;
     if (!matches(current, from)) {
       // Already in the target state: a retried call (the first one wrote, then its caller failed).
-      if (!matches(current, to)) {
-        throw new BoocoderError(
-          'E_BASE_MOVED',
-          `${describePath(rel)} changed since the agent's base (${from ? 'its content differs' : 'it now exists'}); nothing was written. Reject this change, or ask for it to be redone on the current file`,
-        );
-      }
-      step.kind = 'none';
+      if (matches(current, to)) step.kind = 'none';
+      else step.merged = await mergeOrRefuse(root, step, direction);
     } else if (to === null) step.kind = 'delete';
     else if (current !== null && from !== null && from.oid === to.oid) step.kind = 'chmod'; // a mode-only change
     steps[i] = step;
@@ -183,7 +181,7 @@ async function execute(root: string, steps: Step[], blobs: Map<string, Buffer>):
     });
     await forEachLimited(writes, CONCURRENCY, async (s) => {
       const to = s.to as FileState;
-      await writeStep(root, s, blobs.get(to.oid) as Buffer, to.mode);
+      await writeStep(root, s, s.merged ?? (blobs.get(to.oid) as Buffer), to.mode);
       done.push(s);
     });
   } catch (err) {
@@ -205,13 +203,37 @@ export interface BatchOptions {
   journalDir?: string;
 }
 
+/** What an apply did to one file: what it held before (oid null: absent), and the merge it wrote. */
+export interface AppliedFile {
+  priorOid: string | null;
+  priorMode: string | null;
+  /** The blob id of what a merging apply wrote; null when it wrote the change's result. */
+  mergedOid: string | null;
+}
+
+async function outcomesOf(root: string, steps: readonly Step[]): Promise<AppliedFile[]> {
+  return Promise.all(
+    steps.map(async (s) => {
+      if (!s.merged)
+        return { priorOid: s.from?.oid ?? null, priorMode: s.from?.mode ?? null, mergedOid: null };
+      // The file held neither base nor result: its bytes go to the object store so revert can restore them.
+      const to = s.to as FileState;
+      return {
+        priorOid: await storeBlob(root, s.current as Buffer),
+        priorMode: to.mode,
+        mergedOid: blobOidOf(s.merged, formatOf(to.oid)),
+      };
+    }),
+  );
+}
+
 async function transitionAll(
   repoRoot: string,
   changes: readonly FileChange[],
   direction: Direction,
   options: BatchOptions,
-) {
-  if (changes.length === 0) return;
+): Promise<AppliedFile[]> {
+  if (changes.length === 0) return [];
   const root = await realpath(repoRoot);
   const planned = planSteps(changes, direction);
   // The blobs are read while the files are checked: a large capture's blobs are packed, and the
@@ -223,12 +245,13 @@ async function transitionAll(
   );
   let steps: Step[];
   try {
-    steps = await checkAll(root, planned);
+    steps = await checkAll(root, planned, direction);
   } catch (err) {
     await reading.catch(() => {});
     throw err;
   }
   const blobs = await reading;
+  const outcomes = await outcomesOf(root, steps);
   // Every path a write or a roll-back (a deleted file put back) may write through a temp file.
   const writes = steps.filter((s) => s.kind !== 'none').map((s) => s.rel);
   const closeJournal =
@@ -240,25 +263,27 @@ async function transitionAll(
   } finally {
     await closeJournal?.();
   }
+  return outcomes;
 }
 
 /**
  * Makes every file hold its change's result, or writes nothing. Each file's current state must be
- * its change's base (or already the result: a retried call); no two changes may touch one path.
+ * its change's base (or already the result: a retried call), or an edit that merges cleanly into
+ * it; no two changes may touch one path. Returns, per change, what its file held before.
  */
 export function applyFileChanges(
   repoRoot: string,
   changes: readonly FileChange[],
   options: BatchOptions = {},
-): Promise<void> {
+): Promise<AppliedFile[]> {
   return transitionAll(repoRoot, changes, 'apply', options);
 }
 
 /** Undoes applied changes, all or nothing. Each file must still hold its change's result. */
-export function revertFileChanges(
+export async function revertFileChanges(
   repoRoot: string,
   changes: readonly FileChange[],
   options: BatchOptions = {},
 ): Promise<void> {
-  return transitionAll(repoRoot, changes, 'revert', options);
+  await transitionAll(repoRoot, changes, 'revert', options);
 }

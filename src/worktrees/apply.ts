@@ -10,13 +10,13 @@
 import { applyFileChanges, revertFileChanges } from './apply-batch.js';
 import type { FileChange } from './apply-guards.js';
 
-export { applyFileChanges, revertFileChanges } from './apply-batch.js';
+export { type AppliedFile, applyFileChanges, revertFileChanges } from './apply-batch.js';
 export type { FileChange } from './apply-guards.js';
 export { blobOidOf, MAX_FILE_BYTES, readBlob, readBlobs } from './blob-batch.js';
 
 /** Makes the user's file hold the change's result. Its current state must be the change's base. */
-export function applyFileChange(repoRoot: string, change: FileChange): Promise<void> {
-  return applyFileChanges(repoRoot, [change]);
+export async function applyFileChange(repoRoot: string, change: FileChange): Promise<void> {
+  await applyFileChanges(repoRoot, [change]);
 }
 
 /** Undoes an applied change. The file must still hold the change's result (or be absent after a delete). */
