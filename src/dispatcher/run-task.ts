@@ -28,6 +28,7 @@ import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { Deps } from '../services/deps.js';
 import { agentSessionBackend } from '../services/execution-path.js';
 import { gateTaskRun, type PermissionPolicy } from '../services/permissions.js';
+import { supersedeRejected } from '../services/review.js';
 import { TASKS_DONE_CHANNEL } from '../services/task-events.js';
 import { captureChanges } from '../worktrees/capture.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
@@ -37,6 +38,8 @@ import { runOpencodeServeTurn } from './opencode-serve-turn.js';
 import { prepareSessionWorktree } from './session-worktree.js';
 import { TaskBudget } from './task-budget.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
+
+const MAX_DIFF_BYTES = 1024 * 1024;
 
 async function recordFailure(deps: Deps, task: Task, owner: string, err: unknown): Promise<void> {
   const outcome = outcomeOf(undefined, err, undefined);
@@ -241,15 +244,17 @@ async function recordTurn(deps: Deps, task: Task, ctx: TaskRunContext, r: TurnRe
     worktreePath: wt.path,
     sinceCommit: wt.headCommit,
     message: `boocoder task ${task.id}`,
-    limits: { maxFiles: 5000, maxDiffBytes: 1024 * 1024 },
+    limits: { maxFiles: 5000, maxDiffBytes: MAX_DIFF_BYTES },
   });
+  // A follow-up of request_changes: its changes replace the rejected ones, from their base.
+  const recorded = await supersedeRejected(deps, project.rootPath, task.id, captured.changes, MAX_DIFF_BYTES);
   const outcome = outcomeOf(run, runError, stop, budget.exceeded);
   const crashed = turn.processLost;
   await deps.db.transaction(async (tx) => {
     await deleteTaskChanges(tx, task.id);
     await insertChanges(
       tx,
-      captured.changes.map((c) => ({
+      recorded.map((c) => ({
         ...c,
         sessionId: task.sessionId as string,
         taskId: task.id,

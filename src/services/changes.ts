@@ -17,7 +17,7 @@ import type { Deps } from './deps.js';
 /** Where batch writes keep their journal of temp files (swept at start-up: see app.ts). */
 export const applyJournalDir = (deps: Pick<Deps, 'config'>) => join(deps.config.home, 'apply-journal');
 
-export const CHANGE_ACTIONS = ['apply', 'reject', 'revert'] as const;
+export const CHANGE_ACTIONS = ['apply', 'reject', 'revert', 'request_changes', 'restore'] as const;
 export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
 
 /** Which statuses each action may start from, and where it leads. */
@@ -25,6 +25,10 @@ const TRANSITIONS: Record<ChangeAction, { from: ChangeStatus[]; to: ChangeStatus
   apply: { from: ['pending', 'reverted'], to: 'applied' },
   reject: { from: ['pending', 'reverted'], to: 'rejected' },
   revert: { from: ['applied'], to: 'reverted' },
+  // A rejection plus a follow-up task (services/review.ts).
+  request_changes: { from: ['pending', 'reverted'], to: 'rejected' },
+  // Undoes a rejection: the change can be reviewed (and applied) again.
+  restore: { from: ['rejected'], to: 'pending' },
 };
 
 export function encodeCursor(seq: number): string {
@@ -71,13 +75,20 @@ function refuse(change: PendingChange, action: ChangeAction): never {
   const hint: Record<ChangeStatus, string> = {
     pending: 'apply or reject it',
     applied: 'use action=revert to undo it',
-    rejected: 'it was rejected; nothing to do',
+    rejected: 'it was rejected; action=restore makes it pending again',
     reverted: 'apply it again or reject it',
   };
   const code = action === 'revert' ? 'E_CHANGE_NOT_APPLIED' : 'E_CHANGE_NOT_PENDING';
+  const verb: Record<ChangeAction, string> = {
+    apply: 'applied',
+    reject: 'rejected',
+    revert: 'reverted',
+    request_changes: 'sent back with request_changes',
+    restore: 'restored',
+  };
   throw new BoocoderError(
     code,
-    `change ${change.id} is ${change.status}, so it cannot be ${action === 'apply' ? 'applied' : `${action}ed`}; ${hint[change.status]}`,
+    `change ${change.id} is ${change.status}, so it cannot be ${verb[action]}; ${hint[change.status]}`,
   );
 }
 
@@ -91,7 +102,7 @@ function asApplied(c: PendingChange): FileChange {
 }
 
 /** The rows of `ids`, locked, in the order asked; the first missing or unmovable one stops everything. */
-async function lockForAction(
+export async function lockForAction(
   tx: Queryable,
   ids: readonly string[],
   action: ChangeAction,
@@ -127,7 +138,7 @@ async function projectOf(tx: Queryable, rows: readonly PendingChange[]): Promise
 }
 
 /** Lowercased (how PostgreSQL prints a uuid) and checked for repeats. */
-function normaliseIds(ids: readonly string[]): string[] {
+export function normaliseIds(ids: readonly string[]): string[] {
   const out = ids.map((id) => id.toLowerCase());
   const seen = new Set<string>();
   for (const id of out) {
@@ -149,7 +160,7 @@ function normaliseIds(ids: readonly string[]): string[] {
 export async function actOnChanges(
   deps: Deps,
   ids: readonly string[],
-  action: ChangeAction,
+  action: Exclude<ChangeAction, 'request_changes'>,
 ): Promise<PendingChange[]> {
   const wanted = normaliseIds(ids);
   let undo: (() => Promise<void>) | undefined;
@@ -196,7 +207,11 @@ export async function actOnChanges(
 }
 
 /** `actOnChanges` for one change: the status moves only if the file write (if any) succeeded. */
-export async function actOnChange(deps: Deps, id: string, action: ChangeAction): Promise<PendingChange> {
+export async function actOnChange(
+  deps: Deps,
+  id: string,
+  action: Exclude<ChangeAction, 'request_changes'>,
+): Promise<PendingChange> {
   const [change] = await actOnChanges(deps, [id], action);
   return change as PendingChange;
 }
