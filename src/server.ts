@@ -13,6 +13,7 @@ import { registerDecideArenaTool } from './tools/decide-arena.js';
 import { registerGetAgentSessionsTool } from './tools/get-agent-sessions.js';
 import { registerGetArenaTool } from './tools/get-arena.js';
 import { registerGetTaskTool } from './tools/get-task.js';
+import { registerGetUsageTool } from './tools/get-usage.js';
 import { registerListArenasTool } from './tools/list-arenas.js';
 import { registerListPendingChangesTool } from './tools/list-pending-changes.js';
 import { registerListPermissionRequestsTool } from './tools/list-permission-requests.js';
@@ -56,6 +57,7 @@ export function createServer(deps: Deps): McpServer {
   registerGetArenaTool(server, deps);
   registerDecideArenaTool(server, deps);
   registerListArenasTool(server, deps);
+  registerGetUsageTool(server, deps);
   server.registerResource(
     'change-diff',
     new ResourceTemplate('boocoder://changes/{change_id}/diff', { list: undefined }),

@@ -35,6 +35,14 @@ export interface Task {
   errorCode: string | null;
   cancelRequestedAt: Date | null;
   updatedAt: Date;
+  /** new_task's request_id: a retry with the same id (same project, within the window) replays. */
+  requestId: string | null;
+  maxCost: number | null;
+  maxTokens: number | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  cost: number | null;
+  costCurrency: string;
 }
 
 export interface PendingChange {
@@ -56,6 +64,14 @@ export interface PendingChange {
   seq: number;
   appliedAt: Date | null;
   revertedAt: Date | null;
+  reviewComment: string | null;
+  followUpTaskId: string | null;
+  supersedesId: string | null;
+  /** What the file held just before the apply (oid null: absent); set by apply. */
+  priorOid: string | null;
+  priorMode: string | null;
+  /** What apply wrote when it merged (null: the captured result). */
+  mergedOid: string | null;
 }
 
 type Raw = Record<string, unknown>;

@@ -74,6 +74,7 @@ describeEachDatabase('tool input limits', (ctx) => {
       get_arena: { arena_id: ZERO_UUID },
       decide_arena: { arena_id: ZERO_UUID, winner_task_id: 'none' },
       list_arenas: {},
+      get_usage: {},
     };
   });
 

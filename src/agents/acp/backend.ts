@@ -97,6 +97,7 @@ class AcpTaskSession implements BackendSession {
         signal: r.signal,
         timeoutMs: this.timeoutMs,
         ...(r.asker ? { onPermissionRequest: r.asker } : {}),
+        ...(r.onUsage ? { onUsage: r.onUsage } : {}),
       });
     } finally {
       // Judged before a cancel's close below: that close is ours, not a crash.

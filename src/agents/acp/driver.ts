@@ -13,6 +13,7 @@ import { enterFirstStart, type FirstStartRelease } from '../first-start-gate.js'
 import { type AgentLaunchSpec, assertValidAgentName, isAcceptableCommand } from '../launch-specs.js';
 import { openAcpSession } from './session.js';
 import type { SessionConfigChoice } from './session-config.js';
+import type { AcpPromptOptions } from './session-types.js';
 
 /**
  * `model` (tasks.model, in the agent's own naming: "provider/model" for opencode), `mode`,
@@ -30,6 +31,8 @@ export interface RunAcpTaskOptions extends SessionConfigChoice {
   timeoutMs: number;
   logger: Logger;
   onUpdate?: (update: acp.SessionUpdate) => void;
+  /** See AcpPromptOptions.onUsage. */
+  onUsage?: AcpPromptOptions['onUsage'];
   /** See AcpPromptOptions.onPermissionRequest. */
   onPermissionRequest?: PermissionAsker;
   /** How long a cancelled prompt gets to end with stopReason cancelled before the group is killed. */
@@ -82,7 +85,10 @@ export function cancelledBeforeSession(): AgentTurnResult {
  * Undefined when `signal` aborted before the agent had a session.
  */
 export async function openGatedAcpSession(
-  options: Omit<RunAcpTaskOptions, 'prompt' | 'onUpdate' | 'onPermissionRequest' | 'cancelGraceMs'>,
+  options: Omit<
+    RunAcpTaskOptions,
+    'prompt' | 'onUpdate' | 'onUsage' | 'onPermissionRequest' | 'cancelGraceMs'
+  >,
 ): ReturnType<typeof openAcpSession> {
   await assertLaunchable(options.spec, options.cwd);
   if (options.signal?.aborted) return undefined;
@@ -110,6 +116,7 @@ export async function runAcpTask(options: RunAcpTaskOptions): Promise<AgentTurnR
       ...(options.signal ? { signal: options.signal } : {}),
       timeoutMs: options.timeoutMs,
       ...(options.onUpdate ? { onUpdate: options.onUpdate } : {}),
+      ...(options.onUsage ? { onUsage: options.onUsage } : {}),
       ...(options.onPermissionRequest ? { onPermissionRequest: options.onPermissionRequest } : {}),
       ...(options.cancelGraceMs !== undefined ? { cancelGraceMs: options.cancelGraceMs } : {}),
     });

@@ -44,6 +44,7 @@ export class AcpSession {
   /** The first turn's record also counts the updates sent during setup. */
   private prompted = false;
   private onUpdate: AcpPromptOptions['onUpdate'];
+  private onUsage: AcpPromptOptions['onUsage'];
   private readonly permissions: PermissionResponder;
   readonly exited: Promise<ExitStatus>;
   readonly connection: ReturnType<ReturnType<typeof acp.client>['connect']>;
@@ -73,6 +74,8 @@ export class AcpSession {
         this.record.add(params.update);
         try {
           this.onUpdate?.(params.update);
+          const usage = this.onUsage && this.record.usage(undefined);
+          if (usage) this.onUsage?.(usage);
         } catch (err) {
           this.log.warn('onUpdate callback failed', { err });
         }
@@ -150,6 +153,7 @@ export class AcpSession {
     }
     this.prompted = true;
     this.onUpdate = o.onUpdate;
+    this.onUsage = o.onUsage;
     this.permissions.beginTurn(o.onPermissionRequest);
     const turn = interruptible(o.signal, o.timeoutMs);
     const agent = this.connection.agent;
@@ -182,6 +186,7 @@ export class AcpSession {
     } finally {
       turn.dispose();
       this.onUpdate = undefined;
+      this.onUsage = undefined;
       this.permissions.endTurn();
     }
   }
