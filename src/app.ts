@@ -15,10 +15,12 @@ import { Dispatcher } from './dispatcher/dispatcher.js';
 import { createAgentTaskRunner } from './dispatcher/run-task.js';
 import type { TaskRunner } from './dispatcher/task-runner.js';
 import type { Logger } from './log.js';
+import { applyJournalDir } from './services/changes.js';
 import type { Deps } from './services/deps.js';
 import { adoptLocalProjects } from './services/project-machine.js';
 import { TaskEvents } from './services/task-events.js';
 import { scheduleWorktreeCleanup, type WorktreeCleanupSchedule } from './services/worktree-cleanup.js';
+import { sweepApplyJournals } from './worktrees/apply-journal.js';
 
 /** How often finished sessions' worktrees are looked for (the TTL itself is configured). */
 const WORKTREE_CLEANUP_INTERVAL_MS = 3_600_000;
@@ -52,6 +54,9 @@ export async function startApp(o: AppOptions): Promise<App> {
   try {
     await migrate(db, { logger: o.logger });
     await adoptLocalProjects(db, o.config.machine, o.logger);
+    // Temp files a batch apply killed mid-way left in users' repositories (apply-journal.ts).
+    const swept = await sweepApplyJournals(applyJournalDir(o));
+    if (swept > 0) o.logger.info('removed temp files an interrupted apply left', { files: swept });
     const events = new TaskEvents();
     await events.start(db);
     // Agent processes kept between a chat's tasks; closed (process groups killed) in close().

@@ -50,9 +50,22 @@ export type ProjectSettingsInput = z.infer<typeof projectSettingsSchema>;
 /** The config file's entry: the same settings, and whether the repository's own file is trusted. */
 const projectConfigSchema = projectSettingsSchema.extend({ trustRepoFile: z.boolean().optional() }).strict();
 export type ProjectConfigInput = z.infer<typeof projectConfigSchema>;
+/** A task's budget: it is stopped (E_BUDGET_EXCEEDED) once its agent reports usage past either. */
+export const budgetSchema = z
+  .object({
+    maxCost: z.number().min(0).max(1e9).optional(),
+    maxTokens: z.number().int().min(0).max(1e15).optional(),
+  })
+  .strict();
+export type Budget = z.infer<typeof budgetSchema>;
 
 const fileSchema = z
   .object({
+    /** Default budgets by project (its absolute root path, or "*" for every project). */
+    budgets: z
+      .record(z.string().min(1).max(4096), budgetSchema)
+      .refine((b) => Object.keys(b).length <= 1000, 'at most 1000 budgets')
+      .default({}),
     agents: z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/), agentSpecSchema).default({}),
     /** Per repository (absolute path of its top-level folder): worktree settings. */
     projects: z.record(z.string().min(1).max(4096), projectConfigSchema).default({}),
@@ -169,6 +182,8 @@ export interface Config {
   agents: Readonly<Record<string, AgentSpecInput>>;
   /** Worktree settings per repository path, from the config file (trusted: the user wrote it). */
   projects: Readonly<Record<string, ProjectConfigInput>>;
+  /** Default task budgets by project root path, "*" for every project (new_task's own win). */
+  budgets: Readonly<Record<string, Budget>>;
   /** The environment agents and git are started from (a copy: nothing writes back). */
   childEnv: Readonly<Record<string, string>>;
 }
@@ -182,7 +197,7 @@ function readConfigFile(path: string): z.infer<typeof fileSchema> {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { agents: {}, projects: {} };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { agents: {}, projects: {}, budgets: {} };
     throw new BoocoderError('E_CONFIG', `cannot read the config file ${path}`, {}, { cause: err });
   }
   let json: unknown;
@@ -247,6 +262,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     claimAhead: e.BOOCODER_CLAIM_AHEAD === '1',
     agents: Object.freeze(file.agents),
     projects: Object.freeze(file.projects),
+    budgets: Object.freeze(file.budgets),
     childEnv: Object.freeze(childEnv),
     ...overrides,
   };

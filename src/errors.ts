@@ -31,6 +31,8 @@ export const ERROR_CODES = [
   /** A task's lease expired (its dispatcher died or hung) on its last attempt: written by the lease sweep. */
   'E_LEASE_EXPIRED',
   'E_CANCELLED',
+  'E_BUDGET_EXCEEDED',
+  'E_MERGE_CONFLICT',
   'E_GIT_FAILED',
   'E_WORKTREE_FAILED',
   'E_SETUP_FAILED',

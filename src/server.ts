@@ -16,6 +16,7 @@ import { registerGetAgentSessionsTool } from './tools/get-agent-sessions.js';
 import { registerGetArenaTool } from './tools/get-arena.js';
 import { registerGetTaskTool } from './tools/get-task.js';
 import { registerGetTranscriptTool } from './tools/get-transcript.js';
+import { registerGetUsageTool } from './tools/get-usage.js';
 import { registerListArenasTool } from './tools/list-arenas.js';
 import { registerListInboxTool } from './tools/list-inbox.js';
 import { registerListPendingChangesTool } from './tools/list-pending-changes.js';
@@ -64,6 +65,7 @@ export function createServer(deps: Deps): McpServer {
   registerListInboxTool(server, deps);
   registerTaskResources(server, deps);
   serveSubscriptions(server, deps);
+  registerGetUsageTool(server, deps);
   server.registerResource(
     'change-diff',
     new ResourceTemplate('boocoder://changes/{change_id}/diff', { list: undefined }),

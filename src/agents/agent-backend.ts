@@ -88,6 +88,12 @@ export interface TurnRequest {
    * agent's environment by the backends that start a process per worktree.
    */
   worktreeEnv?: Readonly<Record<string, string>>;
+  /**
+   * Called with the turn's usage so far whenever the agent reports some mid-turn (budgets:
+   * dispatcher/task-budget.ts). Only the acp backend reports during a turn; the others' usage
+   * arrives in the turn's result.
+   */
+  onUsage?: (usage: TurnUsage) => void;
 }
 
 /** One execution path. */

@@ -15,6 +15,8 @@ export interface NewChangeRow {
   resultOid: string | null;
   baseMode: string | null;
   resultMode: string | null;
+  /** The rejected change this one replaces (a follow-up of request_changes). */
+  supersedesId?: string | null;
 }
 
 /** Inserts all of a task's changes in one statement (one round trip however many files). */
@@ -23,9 +25,9 @@ export async function insertChanges(db: Queryable, changes: NewChangeRow[]): Pro
   const col = <K extends keyof NewChangeRow>(k: K) => changes.map((c) => c[k]);
   const { rowCount } = await db.query(
     `INSERT INTO pending_changes (session_id, task_id, worktree_id, agent, file_path, operation, diff, diff_bytes,
-                                  base_oid, result_oid, base_mode, result_mode)
+                                  base_oid, result_oid, base_mode, result_mode, supersedes_id)
      SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
-                          $8::int[], $9::text[], $10::text[], $11::text[], $12::text[])`,
+                          $8::int[], $9::text[], $10::text[], $11::text[], $12::text[], $13::uuid[])`,
     [
       col('sessionId'),
       col('taskId'),
@@ -39,6 +41,7 @@ export async function insertChanges(db: Queryable, changes: NewChangeRow[]): Pro
       col('resultOid'),
       col('baseMode'),
       col('resultMode'),
+      changes.map((c) => c.supersedesId ?? null),
     ],
   );
   return rowCount;
@@ -149,4 +152,49 @@ export async function pathsAppliedSince(db: Queryable, projectId: string, since:
     [projectId, since.toISOString()],
   );
   return rows.map((r) => r.file_path);
+}
+
+/** Records what each applied file held before, and the merge apply wrote (null: the result). */
+export async function recordApplied(
+  db: Queryable,
+  rows: ReadonlyArray<{
+    id: string;
+    priorOid: string | null;
+    priorMode: string | null;
+    mergedOid: string | null;
+  }>,
+): Promise<void> {
+  await db.query(
+    `UPDATE pending_changes p SET prior_oid = m.prior_oid, prior_mode = m.prior_mode, merged_oid = m.merged_oid
+       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS m(id, prior_oid, prior_mode, merged_oid)
+      WHERE p.id = m.id`,
+    [
+      rows.map((r) => r.id),
+      rows.map((r) => r.priorOid),
+      rows.map((r) => r.priorMode),
+      rows.map((r) => r.mergedOid),
+    ],
+  );
+}
+
+/** request_changes: the reviewer's comment and the follow-up task, on the changes it rejected. */
+export async function recordChangesRequested(
+  db: Queryable,
+  ids: readonly string[],
+  comment: string,
+  followUpTaskId: string,
+): Promise<void> {
+  await db.query(
+    'UPDATE pending_changes SET review_comment = $2, follow_up_task_id = $3 WHERE id = ANY($1::uuid[])',
+    [ids, comment, followUpTaskId],
+  );
+}
+
+/** The rejected changes a follow-up task was queued to redo (their files' changes supersede them). */
+export async function findChangesToRedo(db: Queryable, followUpTaskId: string): Promise<PendingChange[]> {
+  const { rows } = await db.query(
+    `SELECT * FROM pending_changes WHERE follow_up_task_id = $1 AND status = 'rejected' ORDER BY seq`,
+    [followUpTaskId],
+  );
+  return rows.map((r) => toCamel<PendingChange>(r));
 }

@@ -48,6 +48,7 @@ export async function upsertProject(
   return toCamel<Project>(rows[0] as Record<string, unknown>);
 }
 
+/** The project registered for a repository root (a realpath), without registering one. */
 export async function findProjectByRoot(db: Queryable, rootPath: string): Promise<Project | null> {
   const { rows } = await db.query('SELECT * FROM projects WHERE root_path = $1', [rootPath]);
   return rows[0] ? toCamel<Project>(rows[0]) : null;

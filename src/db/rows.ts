@@ -37,6 +37,14 @@ export interface Task {
   updatedAt: Date;
   /** What the task's agent is doing now, from its transcript ("running npm test"). */
   nowDoing: string | null;
+  /** new_task's request_id: a retry with the same id (same project, within the window) replays. */
+  requestId: string | null;
+  maxCost: number | null;
+  maxTokens: number | null;
+  inputTokens: number | null;
+  outputTokens: number | null;
+  cost: number | null;
+  costCurrency: string;
 }
 
 export interface PendingChange {
@@ -58,6 +66,14 @@ export interface PendingChange {
   seq: number;
   appliedAt: Date | null;
   revertedAt: Date | null;
+  reviewComment: string | null;
+  followUpTaskId: string | null;
+  supersedesId: string | null;
+  /** What the file held just before the apply (oid null: absent); set by apply. */
+  priorOid: string | null;
+  priorMode: string | null;
+  /** What apply wrote when it merged (null: the captured result). */
+  mergedOid: string | null;
 }
 
 type Raw = Record<string, unknown>;

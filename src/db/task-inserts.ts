@@ -30,6 +30,11 @@ export interface NewTaskRow {
   maxAttempts: number;
   /** How the agent is driven; `acp` when omitted. */
   executionPath?: ExecutionPath;
+  /** new_task's request_id (see findReplayableTask); absent: no replay. */
+  requestId?: string | null;
+  /** The task's budget: stopped with E_BUDGET_EXCEEDED once its agent reports usage past either. */
+  maxCost?: number | null;
+  maxTokens?: number | null;
   /**
    * Insert the task already claimed by this dispatcher when a claim would give it to it now (see
    * INSERT_CLAIMED); otherwise, or when omitted, it is inserted pending.
@@ -44,10 +49,11 @@ export interface TaskClaim {
 }
 
 const INSERT_COLUMNS = `project_id, session_id, chat_id, input, agent, model, mode_id, thinking_option_id,
-                        feature_values, parent_task_id, max_attempts, execution_path, arena_id`;
+                        feature_values, parent_task_id, max_attempts, execution_path, arena_id, request_id,
+                        max_cost, max_tokens`;
 
 const INSERT_PENDING = `INSERT INTO tasks (${INSERT_COLUMNS})
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13) RETURNING *`;
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16) RETURNING *`;
 
 /**
  * Claim at insert: the row is written as a claim would leave it (running, attempt 1, the owner's
@@ -68,12 +74,12 @@ const INSERT_CLAIMED = `
                         WHERE NOT EXISTS (SELECT 1 FROM tasks b WHERE b.session_id = p.session_id
                                              AND b.state IN ('running', 'blocked'))) AS claim_now)
   INSERT INTO tasks (${INSERT_COLUMNS}, state, attempts, lease_owner, lease_expires_at, started_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13,
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16,
           CASE WHEN (SELECT claim_now FROM free) THEN 'running' ELSE 'pending' END,
           CASE WHEN (SELECT claim_now FROM free) THEN 1 ELSE 0 END,
-          CASE WHEN (SELECT claim_now FROM free) THEN $14::text END,
+          CASE WHEN (SELECT claim_now FROM free) THEN $17::text END,
           CASE WHEN (SELECT claim_now FROM free)
-               THEN clock_timestamp() + make_interval(secs => $15::double precision / 1000) END,
+               THEN clock_timestamp() + make_interval(secs => $18::double precision / 1000) END,
           CASE WHEN (SELECT claim_now FROM free) THEN clock_timestamp() END)
   ON CONFLICT (session_id) WHERE state IN ('running', 'blocked') DO NOTHING
   RETURNING *`;
@@ -93,6 +99,9 @@ function insertParams(t: NewTaskRow): unknown[] {
     t.maxAttempts,
     t.executionPath ?? 'acp',
     t.arenaId ?? null,
+    t.requestId ?? null,
+    t.maxCost ?? null,
+    t.maxTokens ?? null,
   ];
 }
 
@@ -110,4 +119,49 @@ export async function insertTask(db: Queryable, t: NewTaskRow): Promise<Task> {
   }
   const { rows } = await db.query(INSERT_PENDING, params, { name: 'boocoder_insert_task' });
   return toCamel<Task>(rows[0] as Record<string, unknown>);
+}
+
+/**
+ * The task a new_task with this request_id created in the project within the last `windowS`
+ * seconds: a client that timed out and sent the call again gets it instead of a second agent run.
+ */
+export async function findReplayableTask(
+  db: Queryable,
+  projectId: string,
+  requestId: string,
+  windowS: number,
+): Promise<Task | null> {
+  const { rows } = await db.query(
+    `SELECT * FROM tasks WHERE project_id = $1 AND request_id = $2
+        AND created_at > clock_timestamp() - make_interval(secs => $3::double precision)`,
+    [projectId, requestId, windowS],
+  );
+  return rows[0] ? toCamel<Task>(rows[0]) : null;
+}
+
+/**
+ * Frees a request_id whose replay window has passed, so a new task can take it (the unique index
+ * on (project_id, request_id) knows nothing of time).
+ */
+export async function releaseStaleRequestId(
+  db: Queryable,
+  projectId: string,
+  requestId: string,
+  windowS: number,
+): Promise<void> {
+  await db.query(
+    `UPDATE tasks SET request_id = NULL WHERE project_id = $1 AND request_id = $2
+        AND created_at <= clock_timestamp() - make_interval(secs => $3::double precision)`,
+    [projectId, requestId, windowS],
+  );
+}
+
+/** Whether `err` is the unique index on (project_id, request_id): a racing retry inserted first. */
+export function isRequestIdTaken(err: unknown): boolean {
+  const e = err as { code?: string; constraint?: string; message?: string };
+  return (
+    e?.code === '23505' &&
+    (e.constraint === 'tasks_project_request_uidx' ||
+      String(e.message).includes('tasks_project_request_uidx'))
+  );
 }

@@ -13,6 +13,7 @@ import { deleteTaskChanges, insertChanges, pathsAppliedSince } from '../db/pendi
 import { findProject } from '../db/projects.js';
 import type { Task } from '../db/rows.js';
 import { recordTaskCheck } from '../db/task-checks.js';
+import { recordTaskUsage } from '../db/task-usage.js';
 import { finishTask, releaseTask, renewLeases } from '../db/tasks.js';
 import { setWorktreeHead } from '../db/worktrees.js';
 import { BoocoderError, isBoocoderError } from '../errors.js';
@@ -23,10 +24,14 @@ import { captureChanges } from '../worktrees/capture.js';
 import { outsideWriteError, watchOutsideWrites } from '../worktrees/outside-writes.js';
 import { agentProcessRecorder } from './agent-process-recorder.js';
 import { runContenderCheck } from './arena-check.js';
+import { supersedeRejected } from './supersede-rejected.js';
+import { TaskBudget } from './task-budget.js';
 import { configHashOf, outcomeOf } from './task-outcome.js';
 import type { StopReason, TaskRunContext, TaskRunner } from './task-runner.js';
 import { startTaskTranscript, type TaskTranscript } from './task-transcript.js';
 import { type PreparedTaskWorktree, prepareTaskWorktree } from './worktree-setup.js';
+
+const MAX_DIFF_BYTES = 1024 * 1024;
 
 async function recordFailure(deps: RunnerDeps, task: Task, ctx: TaskRunContext, err: unknown): Promise<void> {
   const stop = ctx.signal.reason as StopReason | undefined;
@@ -76,7 +81,11 @@ async function runAgent(
     owner: dispatcherCtx.owner,
     signal: dispatcherCtx.signal,
   });
-  const ctx: TaskRunContext = { owner: dispatcherCtx.owner, signal: gate.signal };
+  const budget = TaskBudget.of(task);
+  const ctx: TaskRunContext = {
+    owner: dispatcherCtx.owner,
+    signal: AbortSignal.any([gate.signal, budget.signal]),
+  };
   const spec = resolveLaunchSpec(agent, deps.config.agents);
   const project = await findProject(deps.db, task.projectId);
   if (!project || !task.sessionId || !task.chatId) {
@@ -117,6 +126,8 @@ async function runAgent(
       onEvent: transcript.recorder.onEvent,
       logger,
       worktreeEnv: portEnv,
+      // Budgets: the acp backend reports usage mid-turn; the others' arrives with the result (recordTurn).
+      onUsage: (usage) => budget.report(usage),
     });
     turn.run = await session.runTurn();
   } catch (error) {
@@ -128,7 +139,7 @@ async function runAgent(
   // pending to tell it happened. It wins over the run's own error.
   turn.error = outsideWriteError(await outside.changes()) ?? turn.error;
   try {
-    await recordTurn(deps, task, ctx, { agent, project, wt, env, turn, transcript });
+    await recordTurn(deps, task, ctx, { agent, project, wt, env, budget, turn, transcript });
   } finally {
     // Only once the result is recorded: an idle timer started earlier could mark a warm session
     // closed before the result marks it idle.
@@ -142,17 +153,20 @@ interface TurnRecord {
   wt: PreparedTaskWorktree['wt'];
   /** the agent's environment: an arena contender's check runs with it */
   env: Readonly<Record<string, string>>;
+  budget: TaskBudget;
   turn: FinishedTurn;
   transcript: TaskTranscript;
 }
 
 /** Captures what the agent changed and records the task's result, while the lease is still ours. */
 async function recordTurn(deps: RunnerDeps, task: Task, ctx: TaskRunContext, r: TurnRecord): Promise<void> {
-  const { agent, project, wt, turn } = r;
+  const { agent, project, wt, turn, budget } = r;
   const chatId = task.chatId as string;
   const { run, error: runError } = turn;
   // Everything the agent did is stored before the task's end is announced.
   await r.transcript.end(runError);
+  // Agents that report usage only with the turn's end (Gemini, the headless CLIs) meet their budget here.
+  if (!ctx.signal.aborted) budget.report(run?.usage);
   let stop = ctx.signal.reason as StopReason | undefined;
   // The capture commits in the shared worktree: if the lease expired meanwhile, a new attempt may
   // already be resetting it, so make sure (and extend) the lease is still ours first.
@@ -178,9 +192,17 @@ async function recordTurn(deps: RunnerDeps, task: Task, ctx: TaskRunContext, r: 
     worktreePath: wt.path,
     sinceCommit: wt.headCommit,
     message: `boocoder task ${task.id}`,
-    limits: { maxFiles: 5000, maxDiffBytes: 1024 * 1024 },
+    limits: { maxFiles: 5000, maxDiffBytes: MAX_DIFF_BYTES },
   });
-  const outcome = outcomeOf(run, runError, stop);
+  // A follow-up of request_changes: its changes replace the rejected ones, from their base.
+  const recorded = await supersedeRejected(
+    deps.db,
+    project.rootPath,
+    task.id,
+    captured.changes,
+    MAX_DIFF_BYTES,
+  );
+  const outcome = outcomeOf(run, runError, stop, budget.exceeded);
   const crashed = turn.processLost;
   const check =
     task.arenaId && outcome.state === 'completed'
@@ -197,7 +219,7 @@ async function recordTurn(deps: RunnerDeps, task: Task, ctx: TaskRunContext, r: 
     await deleteTaskChanges(tx, task.id);
     await insertChanges(
       tx,
-      captured.changes.map((c) => ({
+      recorded.map((c) => ({
         ...c,
         sessionId: task.sessionId as string,
         taskId: task.id,
@@ -210,6 +232,7 @@ async function recordTurn(deps: RunnerDeps, task: Task, ctx: TaskRunContext, r: 
     if (!(await finishTask(tx, task.id, ctx.owner, outcome))) {
       throw new BoocoderError('E_INTERNAL', 'the task lease was lost before its result was recorded');
     }
+    await recordTaskUsage(tx, task.id, run?.usage);
     await recordAgentSessionRun(tx, chatId, agent, {
       agentSessionId: run?.agentSessionId ?? null,
       status: crashed ? 'crashed' : 'idle',

@@ -14,10 +14,20 @@ export function outcomeOf(
   run: AgentTurnResult | undefined,
   err: unknown,
   stop: StopReason | undefined,
+  budgetOverrun?: string | null,
 ): TaskOutcome {
   const usage = run?.usage;
   const costTokens = usage ? usage.inputTokens + usage.outputTokens : null;
   const summary = run?.outputText ? run.outputText.slice(0, SUMMARY_MAX) : null;
+  if (stop === 'budget') {
+    return {
+      state: 'failed',
+      outputSummary: summary,
+      costTokens,
+      errorCode: 'E_BUDGET_EXCEEDED',
+      lastError: `the task was stopped: ${budgetOverrun ?? 'it passed its budget'}; the changes it made so far are kept for review. Queue a follow-up with a larger max_cost or max_tokens to go on`,
+    };
+  }
   if (stop === 'cancel') {
     return {
       state: 'cancelled',

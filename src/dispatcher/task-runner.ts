@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import type { ClaimAheadOptions } from './claim-ahead.js';
 
 /** Why a running task's signal was aborted; the runner decides what each means for the task. */
-export type StopReason = 'cancel' | 'lease-lost' | 'shutdown' | 'timeout';
+export type StopReason = 'cancel' | 'lease-lost' | 'shutdown' | 'timeout' | 'budget';
 
 export interface TaskRunContext {
   owner: string;

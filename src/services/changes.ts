@@ -1,16 +1,21 @@
 /** Pending-change use cases: list for review, and apply / reject / revert into the project's repository. */
 
+import { join } from 'node:path';
 import type { Queryable } from '../db/db.js';
 import * as changes from '../db/pending-changes.js';
 import { findProjectOfSession, lockProjectForWrite, type Project } from '../db/projects.js';
 import type { ChangeStatus, PendingChange } from '../db/rows.js';
 import { announceChangesReviewed } from '../db/task-events.js';
 import { BoocoderError } from '../errors.js';
-import { applyFileChanges, revertFileChanges } from '../worktrees/apply-batch.js';
+import { type AppliedFile, applyFileChanges, revertFileChanges } from '../worktrees/apply-batch.js';
+import type { FileChange } from '../worktrees/apply-guards.js';
 import type { Deps } from './deps.js';
 import { assertProjectHere } from './project-machine.js';
 
-export const CHANGE_ACTIONS = ['apply', 'reject', 'revert'] as const;
+/** Where batch writes keep their journal of temp files (swept at start-up: see app.ts). */
+export const applyJournalDir = (deps: Pick<Deps, 'config'>) => join(deps.config.home, 'apply-journal');
+
+export const CHANGE_ACTIONS = ['apply', 'reject', 'revert', 'request_changes', 'restore'] as const;
 export type ChangeAction = (typeof CHANGE_ACTIONS)[number];
 
 /** Which statuses each action may start from, and where it leads. */
@@ -18,6 +23,10 @@ const TRANSITIONS: Record<ChangeAction, { from: ChangeStatus[]; to: ChangeStatus
   apply: { from: ['pending', 'reverted'], to: 'applied' },
   reject: { from: ['pending', 'reverted'], to: 'rejected' },
   revert: { from: ['applied'], to: 'reverted' },
+  // A rejection plus a follow-up task (services/review.ts).
+  request_changes: { from: ['pending', 'reverted'], to: 'rejected' },
+  // Undoes a rejection: the change can be reviewed (and applied) again.
+  restore: { from: ['rejected'], to: 'pending' },
 };
 
 export function encodeCursor(seq: number): string {
@@ -64,18 +73,34 @@ function refuse(change: PendingChange, action: ChangeAction): never {
   const hint: Record<ChangeStatus, string> = {
     pending: 'apply or reject it',
     applied: 'use action=revert to undo it',
-    rejected: 'it was rejected; nothing to do',
+    rejected: 'it was rejected; action=restore makes it pending again',
     reverted: 'apply it again or reject it',
   };
   const code = action === 'revert' ? 'E_CHANGE_NOT_APPLIED' : 'E_CHANGE_NOT_PENDING';
+  const verb: Record<ChangeAction, string> = {
+    apply: 'applied',
+    reject: 'rejected',
+    revert: 'reverted',
+    request_changes: 'sent back with request_changes',
+    restore: 'restored',
+  };
   throw new BoocoderError(
     code,
-    `change ${change.id} is ${change.status}, so it cannot be ${action === 'apply' ? 'applied' : `${action}ed`}; ${hint[change.status]}`,
+    `change ${change.id} is ${change.status}, so it cannot be ${verb[action]}; ${hint[change.status]}`,
   );
 }
 
+/**
+ * An applied change as revert sees it: when apply merged, the file holds the merge, not the
+ * change's result, and revert puts back what the file held before (stored by apply), not the base.
+ */
+function asApplied(c: PendingChange): FileChange {
+  if (!c.mergedOid) return c;
+  return { ...c, operation: 'edit', baseOid: c.priorOid, baseMode: c.priorMode, resultOid: c.mergedOid };
+}
+
 /** The rows of `ids`, locked, in the order asked; the first missing or unmovable one stops everything. */
-async function lockForAction(
+export async function lockForAction(
   tx: Queryable,
   ids: readonly string[],
   action: ChangeAction,
@@ -111,7 +136,7 @@ async function projectOf(tx: Queryable, rows: readonly PendingChange[]): Promise
 }
 
 /** Lowercased (how PostgreSQL prints a uuid) and checked for repeats. */
-function normaliseIds(ids: readonly string[]): string[] {
+export function normaliseIds(ids: readonly string[]): string[] {
   const out = ids.map((id) => id.toLowerCase());
   const seen = new Set<string>();
   for (const id of out) {
@@ -133,20 +158,26 @@ function normaliseIds(ids: readonly string[]): string[] {
 export async function actOnChanges(
   deps: Deps,
   ids: readonly string[],
-  action: ChangeAction,
+  action: Exclude<ChangeAction, 'request_changes'>,
 ): Promise<PendingChange[]> {
   const wanted = normaliseIds(ids);
   let undo: (() => Promise<void>) | undefined;
   try {
     return await deps.db.transaction(async (tx) => {
       const rows = await lockForAction(tx, wanted, action);
-      if (action !== 'reject') {
+      if (action === 'apply' || action === 'revert') {
         const project = await assertProjectHere(tx, await projectOf(tx, rows), deps.config.machine);
         await lockProjectForWrite(tx, project.id);
-        const [write, putBack] =
-          action === 'apply' ? [applyFileChanges, revertFileChanges] : [revertFileChanges, applyFileChanges];
-        await write(project.rootPath, rows);
-        undo = () => putBack(project.rootPath, rows);
+        const options = { journalDir: applyJournalDir(deps) };
+        if (action === 'apply') {
+          const applied = await applyFileChanges(project.rootPath, rows, options);
+          const after = rows.map((c, i) => ({ ...c, ...(applied[i] as AppliedFile) }));
+          undo = () => revertFileChanges(project.rootPath, after.map(asApplied), options);
+          await changes.recordApplied(tx, after);
+        } else {
+          await revertFileChanges(project.rootPath, rows.map(asApplied), options);
+          undo = async () => void (await applyFileChanges(project.rootPath, rows, options));
+        }
       }
       const rule = TRANSITIONS[action];
       const moved = new Map(
@@ -179,7 +210,11 @@ export async function actOnChanges(
 }
 
 /** `actOnChanges` for one change: the status moves only if the file write (if any) succeeded. */
-export async function actOnChange(deps: Deps, id: string, action: ChangeAction): Promise<PendingChange> {
+export async function actOnChange(
+  deps: Deps,
+  id: string,
+  action: Exclude<ChangeAction, 'request_changes'>,
+): Promise<PendingChange> {
   const [change] = await actOnChanges(deps, [id], action);
   return change as PendingChange;
 }

@@ -1,9 +1,15 @@
 /** Task use cases: queue, read, wait for, list and cancel tasks. */
 import { resolveLaunchSpec } from '../agents/launch-specs.js';
+import type { Budget } from '../config.js';
 import type { Queryable } from '../db/db.js';
 import { findChat, findSession, insertChat, insertSession } from '../db/projects.js';
 import type { Task, TaskState } from '../db/rows.js';
-import { insertTask } from '../db/task-inserts.js';
+import {
+  findReplayableTask,
+  insertTask,
+  isRequestIdTaken,
+  releaseStaleRequestId,
+} from '../db/task-inserts.js';
 import * as tasks from '../db/tasks.js';
 import { handOverInserted } from '../dispatcher/slot-reservation.js';
 import { BoocoderError } from '../errors.js';
@@ -30,6 +36,11 @@ export interface NewTaskInput {
   executionPath?: string;
   /** Set by new_arena only: the arena this task is a contender of. */
   arenaId?: string;
+  /** The client's id for this call: a retry with the same id within REPLAY_WINDOW_S replays. */
+  requestId?: string;
+  /** The task's budget; absent: the project's default from the config file, if any. */
+  maxCost?: number;
+  maxTokens?: number;
 }
 
 export interface QueuedTask {
@@ -37,6 +48,26 @@ export interface QueuedTask {
   projectId: string;
   sessionId: string;
   chatId: string;
+  /** True when request_id matched an earlier call: `task` is the one that call created. */
+  replayed: boolean;
+}
+
+/** How long a request_id is remembered: a retry later than this queues a new task. */
+export const REPLAY_WINDOW_S = 24 * 3600;
+
+function replayOf(task: Task): QueuedTask {
+  return {
+    task,
+    projectId: task.projectId,
+    sessionId: task.sessionId as string,
+    chatId: task.chatId as string,
+    replayed: true,
+  };
+}
+
+/** The config file's budget for the project (by root path), else its "*" budget. */
+function defaultBudget(deps: Deps, rootPath: string): Budget {
+  return deps.config.budgets[rootPath] ?? deps.config.budgets['*'] ?? {};
 }
 
 async function resolveSessionAndChat(
@@ -105,6 +136,7 @@ export async function queueTask(
     thinking: input.thinking,
     features: featureText,
     project: input.project,
+    request_id: input.requestId,
   });
   const projectRef = input.project ?? pathFromRoots(await clientRoots());
   if (!projectRef) {
@@ -118,6 +150,12 @@ export async function queueTask(
   const executionPath = chooseExecutionPath(deps.config, agent, input.executionPath);
   await refuseUnusableAgent(deps, spec);
   const project = await resolveProject(deps.db, projectRef, deps.config.machine);
+  const { requestId } = input;
+  if (requestId) {
+    const earlier = await findReplayableTask(deps.db, project.id, requestId, REPLAY_WINDOW_S);
+    if (earlier) return replayOf(earlier);
+  }
+  const budget = defaultBudget(deps, project.rootPath);
   if ((await tasks.countQueuedTasks(deps.db, project.id)) >= deps.config.maxQueuedPerProject) {
     throw new BoocoderError(
       'E_TOO_MANY_TASKS',
@@ -135,6 +173,7 @@ export async function queueTask(
       if (parent.projectId !== project.id)
         throw new BoocoderError('E_INVALID_INPUT', 'parent task is in another project');
     }
+    if (requestId) await releaseStaleRequestId(tx, project.id, requestId, REPLAY_WINDOW_S);
     const ids = await resolveSessionAndChat(tx, project.id, input.sessionId, input.chatId);
     const settings = {
       modeId: input.mode ?? null,
@@ -154,10 +193,22 @@ export async function queueTask(
       maxAttempts: deps.config.maxAttempts,
       claimedBy: slot?.claim,
       executionPath,
+      requestId: requestId ?? null,
+      maxCost: input.maxCost ?? budget.maxCost ?? null,
+      maxTokens: input.maxTokens ?? budget.maxTokens ?? null,
     });
-    return { task, projectId: project.id, ...ids };
+    return { task, projectId: project.id, ...ids, replayed: false };
   });
-  return handOverInserted(slot, inserting);
+  try {
+    return await handOverInserted(slot, inserting);
+  } catch (err) {
+    // Two retries raced: the unique index let one insert; the other answers with its task.
+    if (requestId && isRequestIdTaken(err)) {
+      const earlier = await findReplayableTask(deps.db, project.id, requestId, REPLAY_WINDOW_S);
+      if (earlier) return replayOf(earlier);
+    }
+    throw err;
+  }
 }
 
 export async function getTask(deps: Deps, id: string): Promise<{ task: Task; pendingChanges: number }> {

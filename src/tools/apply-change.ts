@@ -4,13 +4,14 @@ import type { PendingChange } from '../db/rows.js';
 import { BoocoderError } from '../errors.js';
 import { actOnChange, actOnChanges, CHANGE_ACTIONS, type ChangeAction } from '../services/changes.js';
 import type { Deps } from '../services/deps.js';
+import { MAX_COMMENT_CHARS, requestChanges } from '../services/review.js';
 import { runTool, toolResult } from './result.js';
 
 /**
  * The most ids one call takes. The server refuses arguments of more than 1,000 elements in all
- * (MAX_TOOL_INPUT_ELEMENTS in server.ts), and `change_ids` and `action` count as two of them.
+ * (MAX_TOOL_INPUT_ELEMENTS in server.ts), and `change_ids`, `action` and `comment` count as three of them.
  */
-export const MAX_CHANGE_IDS = 998;
+export const MAX_CHANGE_IDS = 997;
 
 const changeOut = {
   change_id: z.string(),
@@ -30,11 +31,15 @@ export function registerApplyChangeTool(server: McpServer, deps: Deps): void {
   server.registerTool(
     'apply_change',
     {
-      title: 'Apply, reject or revert changes',
+      title: 'Apply, reject, revert or send back changes',
       description:
-        "action=apply writes the change into the project repository's working tree (refused, with nothing " +
-        'written, if the file there no longer matches what the agent started from); reject marks it rejected; ' +
-        'revert undoes an applied change. Give change_id for one change, or change_ids (up to ' +
+        "action=apply writes the change into the project repository's working tree; if the file there changed " +
+        "since the agent's base, the change is three-way merged into it, and refused with the conflicting hunks " +
+        '(E_MERGE_CONFLICT, nothing written) when it does not merge cleanly. reject marks it rejected; revert ' +
+        'puts back what the file held before the apply (refused if the file changed since). request_changes ' +
+        'rejects the change(s) and queues a follow-up task in the same chat whose prompt holds your comment, ' +
+        'each file and its diff (follow_up_task_id); its change to each file replaces the rejected one. restore ' +
+        'makes a rejected change pending again. Give change_id for one change, or change_ids (up to ' +
         `${MAX_CHANGE_IDS}, all of one project, no path twice) to act on many at once, all or nothing: if one ` +
         'cannot be applied, none is, and the error names it. The result of change_ids lists every change.',
       inputSchema: {
@@ -48,9 +53,15 @@ export function registerApplyChangeTool(server: McpServer, deps: Deps): void {
           })
           .optional()
           .describe('Several changes, acted on all or nothing (or use change_id)'),
+        comment: z
+          .string()
+          .min(1)
+          .max(MAX_COMMENT_CHARS)
+          .optional()
+          .describe('For request_changes (required there): what the agent should change'),
         action: z
           .string()
-          .max(10)
+          .max(20)
           .refine(
             (a) => (CHANGE_ACTIONS as readonly string[]).includes(a),
             `action must be one of ${CHANGE_ACTIONS.join(', ')}`,
@@ -64,6 +75,7 @@ export function registerApplyChangeTool(server: McpServer, deps: Deps): void {
         operation: z.string().optional(),
         status: z.string().optional(),
         changes: z.array(z.object(changeOut)).optional(),
+        follow_up_task_id: z.string().optional(),
       },
       annotations: {
         readOnlyHint: false,
@@ -83,6 +95,24 @@ export function registerApplyChangeTool(server: McpServer, deps: Deps): void {
               : 'give either change_id or change_ids, not both',
           );
         }
+        if (action === 'request_changes') {
+          if (args.comment === undefined)
+            throw new BoocoderError(
+              'E_INVALID_INPUT',
+              'request_changes needs a comment saying what to change',
+            );
+          const asked = await requestChanges(
+            deps,
+            args.change_ids ?? [args.change_id as string],
+            args.comment,
+          );
+          const follow_up_task_id = asked.followUpTask.id;
+          if (args.change_id !== undefined)
+            return toolResult({ ...view(asked.changes[0] as PendingChange), follow_up_task_id });
+          return toolResult({ changes: asked.changes.map(view), follow_up_task_id });
+        }
+        if (args.comment !== undefined)
+          throw new BoocoderError('E_INVALID_INPUT', 'comment goes with action=request_changes only');
         if (args.change_id !== undefined)
           return toolResult(view(await actOnChange(deps, args.change_id, action)));
         const done = await actOnChanges(deps, args.change_ids ?? [], action);

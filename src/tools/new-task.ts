@@ -56,6 +56,31 @@ const input = {
         '"headless" = "pty", "serve" = "opencode_server". Default: "opencode_server" for opencode when the ' +
         'server is configured so, else "acp"',
     ),
+  request_id: z
+    .string()
+    .min(1)
+    .max(200)
+    .optional()
+    .describe(
+      'Your id for this call (e.g. a UUID). Sending new_task again with the same request_id for the same project ' +
+        'within 24 hours returns the task the first call created (replayed: true) instead of queueing another',
+    ),
+  max_cost: z
+    .number()
+    .min(0)
+    .max(1e9)
+    .optional()
+    .describe(
+      "Budget: the task is stopped (E_BUDGET_EXCEEDED, its changes so far kept) once its agent's reported cost " +
+        'passes this. Default: the project budget of the config file',
+    ),
+  max_tokens: z
+    .number()
+    .int()
+    .min(0)
+    .max(1e15)
+    .optional()
+    .describe('Budget in tokens (input + output as the agent reports them); as max_cost'),
 };
 
 const output = {
@@ -65,6 +90,7 @@ const output = {
   session_id: z.string(),
   chat_id: z.string(),
   agent: z.string(),
+  replayed: z.boolean(),
 };
 
 export function registerNewTaskTool(server: McpServer, deps: Deps): void {
@@ -80,6 +106,7 @@ export function registerNewTaskTool(server: McpServer, deps: Deps): void {
       annotations: {
         readOnlyHint: false,
         destructiveHint: false,
+        // Only with request_id: that is what makes a retry safe.
         idempotentHint: false,
         openWorldHint: true,
       },
@@ -104,6 +131,9 @@ export function registerNewTaskTool(server: McpServer, deps: Deps): void {
             sessionId: args.session_id,
             chatId: args.chat_id,
             executionPath: args.execution_path,
+            requestId: args.request_id,
+            maxCost: args.max_cost,
+            maxTokens: args.max_tokens,
           },
           roots,
         );
@@ -114,6 +144,7 @@ export function registerNewTaskTool(server: McpServer, deps: Deps): void {
           session_id: q.sessionId,
           chat_id: q.chatId,
           agent: q.task.agent ?? deps.config.defaultAgent,
+          replayed: q.replayed,
         });
       }),
   );

@@ -10,14 +10,15 @@
  * share it), so a change is "the file must hash to X; make it hold Y". One change is a batch of
  * one; apply-guards.ts holds the path and mode guards, blob-batch.ts the reading of blobs.
  */
-import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, open, realpath, rename, rmdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BoocoderError } from '../errors.js';
 import { BatchPathGuard, type FileChange, type FileState, matches, statesOf } from './apply-guards.js';
-import { forEachLimited, readBlobs } from './blob-batch.js';
+import { openApplyJournal, tempPathOf } from './apply-journal.js';
+import { blobOidOf, forEachLimited, formatOf, readBlobs } from './blob-batch.js';
 import { assertNoSymlinkInPath, assertSafeRepoPath, describePath } from './path-policy.js';
 import { projectMissingError } from './repository.js';
+import { mergeOrRefuse, storeBlob } from './three-way-merge.js';
 
 /** Files checked or written at once: enough to overlap fsyncs, few enough to bound open files. */
 const CONCURRENCY = 16;
@@ -33,6 +34,8 @@ interface Step {
   needsFolders: boolean;
   replacesFolder: boolean;
   kind: 'write' | 'delete' | 'chmod' | 'none';
+  /** What a three-way merge produced, written instead of the `to` blob (apply only). */
+  merged?: Buffer;
 }
 
 type Direction = 'apply' | 'revert';
@@ -57,7 +60,7 @@ function planSteps(changes: readonly FileChange[], direction: Direction) {
 
 type Planned = ReturnType<typeof planSteps>;
 
-async function checkAll(root: string, planned: Planned): Promise<Step[]> {
+async function checkAll(root: string, planned: Planned, direction: Direction): Promise<Step[]> {
   const deleted = new Set(planned.filter((p) => p.to === null).map((p) => p.rel));
   const guard = new BatchPathGuard(root, deleted);
   const steps: Step[] = new Array(planned.length);
@@ -68,13 +71,8 @@ async function checkAll(root: string, planned: Planned): Promise<Step[]> {
     const { current } = checked;
     if (!matches(current, from)) {
       // Already in the target state: a retried call (the first one wrote, then its caller failed).
-      if (!matches(current, to)) {
-        throw new BoocoderError(
-          'E_BASE_MOVED',
-          `${describePath(rel)} changed since the agent's base (${from ? 'its content differs' : 'it now exists'}); nothing was written. Reject this change, or ask for it to be redone on the current file`,
-        );
-      }
-      step.kind = 'none';
+      if (matches(current, to)) step.kind = 'none';
+      else step.merged = await mergeOrRefuse(root, step, direction);
     } else if (to === null) step.kind = 'delete';
     else if (current !== null && from !== null && from.oid === to.oid) step.kind = 'chmod'; // a mode-only change
     steps[i] = step;
@@ -84,9 +82,14 @@ async function checkAll(root: string, planned: Planned): Promise<Step[]> {
 
 const permissions = (mode: string) => (mode === '100755' ? 0o755 : 0o644);
 
-/** Writes through a temporary file in the same folder and a rename: no reader sees half a file. */
-async function writeAtomically(abs: string, bytes: Buffer, mode: string): Promise<void> {
-  const tmp = join(dirname(abs), `.boocoder-${randomBytes(6).toString('hex')}.tmp`);
+/**
+ * Writes through a temporary file in the same folder and a rename: no reader sees half a file. The
+ * temp file's name follows from the path (apply-journal.ts), so one a crash left is found again.
+ */
+async function writeAtomically(root: string, rel: string, bytes: Buffer, mode: string): Promise<void> {
+  const tmp = join(root, tempPathOf(rel));
+  // A leftover of a crashed batch the sweep could not reach; 'wx' still refuses anything planted here.
+  await unlink(tmp).catch(() => {});
   const handle = await open(tmp, 'wx', mode === '100755' ? 0o777 : 0o666);
   try {
     try {
@@ -95,7 +98,7 @@ async function writeAtomically(abs: string, bytes: Buffer, mode: string): Promis
     } finally {
       await handle.close();
     }
-    await rename(tmp, abs);
+    await rename(tmp, join(root, rel));
   } catch (err) {
     await unlink(tmp).catch(() => {});
     throw err;
@@ -120,7 +123,7 @@ async function writeStep(root: string, step: Step, bytes: Buffer, mode: string):
     // The folders just created could have been swapped for symlinks in between: check again.
     await assertNoSymlinkInPath(root, step.rel);
   }
-  await writeAtomically(step.abs, bytes, mode);
+  await writeAtomically(root, step.rel, bytes, mode);
 }
 
 /** Puts one done step back to its `from` state. */
@@ -183,7 +186,7 @@ async function execute(root: string, steps: Step[], blobs: Map<string, Buffer>):
     });
     await forEachLimited(writes, CONCURRENCY, async (s) => {
       const to = s.to as FileState;
-      await writeStep(root, s, blobs.get(to.oid) as Buffer, to.mode);
+      await writeStep(root, s, s.merged ?? (blobs.get(to.oid) as Buffer), to.mode);
       done.push(s);
     });
   } catch (err) {
@@ -197,8 +200,45 @@ async function execute(root: string, steps: Step[], blobs: Map<string, Buffer>):
   for (const s of of('delete')) await removeEmptyParents(root, s.abs);
 }
 
-async function transitionAll(repoRoot: string, changes: readonly FileChange[], direction: Direction) {
-  if (changes.length === 0) return;
+export interface BatchOptions {
+  /**
+   * Where the batch's journal goes (boocoder's home): with it, temp files a crash leaves are swept
+   * by the next batch on the repository and at start-up (apply-journal.ts).
+   */
+  journalDir?: string;
+}
+
+/** What an apply did to one file: what it held before (oid null: absent), and the merge it wrote. */
+export interface AppliedFile {
+  priorOid: string | null;
+  priorMode: string | null;
+  /** The blob id of what a merging apply wrote; null when it wrote the change's result. */
+  mergedOid: string | null;
+}
+
+async function outcomesOf(root: string, steps: readonly Step[]): Promise<AppliedFile[]> {
+  return Promise.all(
+    steps.map(async (s) => {
+      if (!s.merged)
+        return { priorOid: s.from?.oid ?? null, priorMode: s.from?.mode ?? null, mergedOid: null };
+      // The file held neither base nor result: its bytes go to the object store so revert can restore them.
+      const to = s.to as FileState;
+      return {
+        priorOid: await storeBlob(root, s.current as Buffer),
+        priorMode: to.mode,
+        mergedOid: blobOidOf(s.merged, formatOf(to.oid)),
+      };
+    }),
+  );
+}
+
+async function transitionAll(
+  repoRoot: string,
+  changes: readonly FileChange[],
+  direction: Direction,
+  options: BatchOptions,
+): Promise<AppliedFile[]> {
+  if (changes.length === 0) return [];
   const root = await realpath(repoRoot).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT' || err.code === 'ENOTDIR')
       throw projectMissingError(`nothing was ${direction === 'apply' ? 'applied' : 'reverted'}`, err);
@@ -214,30 +254,52 @@ async function transitionAll(repoRoot: string, changes: readonly FileChange[], d
   );
   let steps: Step[];
   try {
-    steps = await checkAll(root, planned);
+    steps = await checkAll(root, planned, direction);
   } catch (err) {
     await reading.catch(() => {});
     throw err;
   }
-  await execute(root, steps, await reading);
+  const blobs = await reading;
+  const outcomes = await outcomesOf(root, steps);
+  // Every path a write or a roll-back (a deleted file put back) may write through a temp file.
+  const writes = steps.filter((s) => s.kind !== 'none').map((s) => s.rel);
+  const closeJournal =
+    options.journalDir && writes.length > 0
+      ? await openApplyJournal(options.journalDir, root, writes)
+      : undefined;
+  try {
+    await execute(root, steps, blobs);
+  } finally {
+    await closeJournal?.();
+  }
+  return outcomes;
 }
 
 /**
  * Makes every file hold its change's result, or writes nothing. Each file's current state must be
- * its change's base (or already the result: a retried call); no two changes may touch one path.
+ * its change's base (or already the result: a retried call), or an edit that merges cleanly into
+ * it; no two changes may touch one path. Returns, per change, what its file held before.
  */
-export function applyFileChanges(repoRoot: string, changes: readonly FileChange[]): Promise<void> {
-  return transitionAll(repoRoot, changes, 'apply');
+export function applyFileChanges(
+  repoRoot: string,
+  changes: readonly FileChange[],
+  options: BatchOptions = {},
+): Promise<AppliedFile[]> {
+  return transitionAll(repoRoot, changes, 'apply', options);
 }
 
 /** Undoes applied changes, all or nothing. Each file must still hold its change's result. */
-export function revertFileChanges(repoRoot: string, changes: readonly FileChange[]): Promise<void> {
-  return transitionAll(repoRoot, changes, 'revert');
+export async function revertFileChanges(
+  repoRoot: string,
+  changes: readonly FileChange[],
+  options: BatchOptions = {},
+): Promise<void> {
+  await transitionAll(repoRoot, changes, 'revert', options);
 }
 
 /** Makes the user's file hold the change's result. Its current state must be the change's base. */
-export function applyFileChange(repoRoot: string, change: FileChange): Promise<void> {
-  return applyFileChanges(repoRoot, [change]);
+export async function applyFileChange(repoRoot: string, change: FileChange): Promise<void> {
+  await applyFileChanges(repoRoot, [change]);
 }
 
 /** Undoes an applied change. The file must still hold the change's result (or be absent after a delete). */

@@ -99,14 +99,14 @@ describeEachDatabase('apply_change with change_ids', (ctx) => {
     expect(await snapshot(repo)).toEqual(before);
   });
 
-  it('applies nothing when one file moved, and the error names it', async () => {
+  it('applies nothing when one file moved and does not merge, and the error names it', async () => {
     const repo = await repos.repo({ 'x.txt': 'x1\n', 'y.txt': 'y1\n' });
     const changes = await changesOf(repo, 'write x.txt x2\nwrite y.txt y2');
     const ids = changes.map((c) => c.change_id);
     await writeFile(join(repo, 'y.txt'), 'the user edited y\n');
     const before = await snapshot(repo);
     expect(await callError(client, 'apply_change', { change_ids: ids, action: 'apply' })).toMatch(
-      /^E_BASE_MOVED: "y.txt" changed/,
+      /^E_MERGE_CONFLICT: "y.txt" changed/,
     );
     expect(await snapshot(repo)).toEqual(before);
     expect(await statuses(ids)).toEqual(['pending', 'pending']);

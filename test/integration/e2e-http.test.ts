@@ -81,6 +81,7 @@ describeEachDatabase('end to end over HTTP', (ctx) => {
       'get_arena',
       'get_task',
       'get_transcript',
+      'get_usage',
       'list_arenas',
       'list_inbox',
       'list_pending_changes',
@@ -182,7 +183,7 @@ describeEachDatabase('end to end over HTTP', (ctx) => {
     expect(await snapshot(repo)).toEqual(before);
   });
 
-  it('refuses to apply over a file that changed since the agent started, leaving the repository unchanged', async () => {
+  it('refuses to apply over a file that changed since the agent started and does not merge, leaving the repository unchanged', async () => {
     const { queued } = await runTask('append src/a.txt from agent');
     const [change] = (
       await callOk<{ changes: Change[] }>(client, 'list_pending_changes', { task_id: queued.task_id })
@@ -190,7 +191,8 @@ describeEachDatabase('end to end over HTTP', (ctx) => {
     await writeFile(join(repo, 'src/a.txt'), 'a\nedited by the user\n');
     const before = await snapshot(repo);
     const err = await callError(client, 'apply_change', { change_id: change?.change_id, action: 'apply' });
-    expect(err).toMatch(/^E_BASE_MOVED: /);
+    // Both appended after the same line: the three-way merge conflicts.
+    expect(err).toMatch(/^E_MERGE_CONFLICT: /);
     expect(await snapshot(repo)).toEqual(before);
     await writeFile(join(repo, 'src/a.txt'), 'a\n');
   });

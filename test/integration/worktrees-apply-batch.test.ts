@@ -86,11 +86,11 @@ describe('applyFileChanges / revertFileChanges', () => {
     expect(await snapshot(repo)).toEqual(await snapshot(whole.repo));
   });
 
-  it('writes nothing when one base moved, and the error names that file', async () => {
+  it('writes nothing when one base moved and does not merge, and the error names that file', async () => {
     const { repo, changes } = await agentChanges();
     await writeFile(join(repo, 'src/e17.txt'), 'the user edited this\n');
     const before = await snapshot(repo);
-    await rejectsWith(applyFileChanges(repo, changes), 'E_BASE_MOVED', /"src\/e17.txt" changed/);
+    await rejectsWith(applyFileChanges(repo, changes), 'E_MERGE_CONFLICT', /"src\/e17.txt" changed/);
     expect(await snapshot(repo)).toEqual(before);
     expect((await stat(join(repo, 'run.sh'))).mode & 0o111).toBe(0);
   });

@@ -81,7 +81,7 @@ describe('applyFileChange / revertFileChange', () => {
     expect(await readFile(join(repo, 'edit.txt'), 'utf8')).toBe('before\n');
   });
 
-  it('refuses (E_BASE_MOVED) when the user changed the file, and writes nothing', async () => {
+  it('refuses (E_MERGE_CONFLICT, E_BASE_MOVED) when the user changed the file, and writes nothing', async () => {
     const { repo, changes } = await agentChanges();
     await writeFile(join(repo, 'edit.txt'), 'the user edited this\n');
     await writeFile(join(repo, 'deep-sibling.txt'), 'x');
@@ -89,7 +89,8 @@ describe('applyFileChange / revertFileChange', () => {
     await unlink(join(repo, 'gone.txt'));
     await writeFile(join(repo, 'gone.txt'), 'user rewrote it\n');
     const before = await snapshot(repo);
-    await rejectsWith(applyFileChange(repo, change(changes, 'edit.txt')), 'E_BASE_MOVED');
+    // The user's rewrite of the one line the agent also rewrote: the merge conflicts.
+    await rejectsWith(applyFileChange(repo, change(changes, 'edit.txt')), 'E_MERGE_CONFLICT');
     await rejectsWith(applyFileChange(repo, change(changes, 'deep/new/file.bin')), 'E_BASE_MOVED');
     await rejectsWith(applyFileChange(repo, change(changes, 'gone.txt')), 'E_BASE_MOVED');
     expect(await snapshot(repo)).toEqual(before);

@@ -76,6 +76,7 @@ describeEachDatabase('tool input limits', (ctx) => {
       list_arenas: {},
       get_transcript: { task_id: ZERO_UUID },
       list_inbox: {},
+      get_usage: {},
     };
   });
 

@@ -98,6 +98,7 @@ class AcpTaskSession implements BackendSession {
         timeoutMs: this.timeoutMs,
         ...(r.asker ? { onPermissionRequest: r.asker } : {}),
         ...(r.onEvent ? { onEvent: r.onEvent } : {}),
+        ...(r.onUsage ? { onUsage: r.onUsage } : {}),
       });
     } finally {
       // Judged before a cancel's close below: that close is ours, not a crash.

@@ -14,6 +14,7 @@ import { enterFirstStart, type FirstStartRelease } from '../first-start-gate.js'
 import { type AgentLaunchSpec, assertValidAgentName, isAcceptableCommand } from '../launch-specs.js';
 import { openAcpSession } from './session.js';
 import type { SessionConfigChoice } from './session-config.js';
+import type { AcpPromptOptions } from './session-types.js';
 
 /**
  * `model` (tasks.model, in the agent's own naming: "provider/model" for opencode), `mode`,
@@ -33,6 +34,8 @@ export interface RunAcpTaskOptions extends SessionConfigChoice {
   onUpdate?: (update: acp.SessionUpdate) => void;
   /** See AcpPromptOptions.onEvent. */
   onEvent?: AgentEventSink;
+  /** See AcpPromptOptions.onUsage. */
+  onUsage?: AcpPromptOptions['onUsage'];
   /** See AcpPromptOptions.onPermissionRequest. */
   onPermissionRequest?: PermissionAsker;
   /** How long a cancelled prompt gets to end with stopReason cancelled before the group is killed. */
@@ -87,7 +90,7 @@ export function cancelledBeforeSession(): AgentTurnResult {
 export async function openGatedAcpSession(
   options: Omit<
     RunAcpTaskOptions,
-    'prompt' | 'onUpdate' | 'onEvent' | 'onPermissionRequest' | 'cancelGraceMs'
+    'prompt' | 'onUpdate' | 'onEvent' | 'onUsage' | 'onPermissionRequest' | 'cancelGraceMs'
   >,
 ): ReturnType<typeof openAcpSession> {
   await assertLaunchable(options.spec, options.cwd);
@@ -117,6 +120,7 @@ export async function runAcpTask(options: RunAcpTaskOptions): Promise<AgentTurnR
       timeoutMs: options.timeoutMs,
       ...(options.onUpdate ? { onUpdate: options.onUpdate } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+      ...(options.onUsage ? { onUsage: options.onUsage } : {}),
       ...(options.onPermissionRequest ? { onPermissionRequest: options.onPermissionRequest } : {}),
       ...(options.cancelGraceMs !== undefined ? { cancelGraceMs: options.cancelGraceMs } : {}),
     });

@@ -2,7 +2,7 @@
 import type * as acp from '@agentclientprotocol/sdk/unstable';
 import type { Logger } from '../../log.js';
 import type { PermissionAsker } from '../../permissions/responder.js';
-import type { AgentInfo, AgentTurnResult, TurnStopReason } from '../agent-backend.js';
+import type { AgentInfo, AgentTurnResult, TurnStopReason, TurnUsage } from '../agent-backend.js';
 import type { AgentEventSink } from '../agent-events.js';
 import type { FirstStartRelease } from '../first-start-gate.js';
 import type { AgentLaunchSpec } from '../launch-specs.js';
@@ -37,6 +37,8 @@ export interface AcpPromptOptions {
   onUpdate?: (update: acp.SessionUpdate) => void;
   /** Hears the turn's updates and permission requests as transcript events. */
   onEvent?: AgentEventSink;
+  /** Called with the turn's usage so far each time the agent reports some (budgets: task-budget.ts). */
+  onUsage?: (usage: TurnUsage) => void;
   /**
    * Who answers the turn's permission requests that the default policy allows (the `ask` policy);
    * without it they are allowed once. Requests the policy refuses never reach it.

@@ -47,6 +47,7 @@ export class AcpSession {
   private prompted = false;
   private onUpdate: AcpPromptOptions['onUpdate'];
   private onEvent: AcpPromptOptions['onEvent'];
+  private onUsage: AcpPromptOptions['onUsage'];
   private readonly permissions: PermissionResponder;
   readonly exited: Promise<ExitStatus>;
   readonly connection: ReturnType<ReturnType<typeof acp.client>['connect']>;
@@ -77,6 +78,8 @@ export class AcpSession {
         emitTo(this.onEvent, acpEventOf(params.update));
         try {
           this.onUpdate?.(params.update);
+          const usage = this.onUsage && this.record.usage(undefined);
+          if (usage) this.onUsage?.(usage);
         } catch (err) {
           this.log.warn('onUpdate callback failed', { err });
         }
@@ -156,6 +159,7 @@ export class AcpSession {
     this.onUpdate = o.onUpdate;
     this.onEvent = o.onEvent;
     this.permissions.beginTurn(o.onPermissionRequest, o.onEvent);
+    this.onUsage = o.onUsage;
     const turn = interruptible(o.signal, o.timeoutMs);
     const agent = this.connection.agent;
     try {
@@ -188,6 +192,7 @@ export class AcpSession {
       turn.dispose();
       this.onUpdate = undefined;
       this.onEvent = undefined;
+      this.onUsage = undefined;
       this.permissions.endTurn();
     }
   }
