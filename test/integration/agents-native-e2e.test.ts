@@ -1,0 +1,106 @@
+/**
+ * The native agent `boocode` end to end through boocoder and a real MCP client, on both databases
+ * and both wire formats (OpenAI chat completions, Anthropic Messages), driven by the scripted model
+ * server: new_task → get_task(wait) → list_pending_changes → apply_change. Its tools really ran in
+ * the worktree: assertions are on the diffs and the repository.
+ */
+import { expect, it } from 'vitest';
+import { ANTHROPIC_USAGE } from '../fixtures/model-server/anthropic-wire.js';
+import { USAGE } from '../fixtures/model-server/chat-wire.js';
+import type { ModelServer } from '../fixtures/model-server/model-server.js';
+import {
+  applyCrudChanges,
+  CRUD_FILES,
+  followUp,
+  runCrudTasks,
+  runTaskToEnd,
+  soleAgentSessionOf,
+  useAgentBoocoder,
+} from '../helpers/agent-e2e.js';
+import { describeEachDatabase } from '../helpers/databases.js';
+
+const WIRES = [
+  {
+    api: 'openai',
+    baseUrl: (m: ModelServer) => m.baseUrl,
+    wire: 'openai',
+    usage: { input: USAGE.prompt_tokens, output: USAGE.completion_tokens },
+    key: 'OPENAI_API_KEY',
+  },
+  {
+    api: 'anthropic',
+    baseUrl: (m: ModelServer) => m.anthropicBaseUrl,
+    wire: 'anthropic',
+    usage: { input: ANTHROPIC_USAGE.input_tokens, output: ANTHROPIC_USAGE.output_tokens },
+    key: 'ANTHROPIC_API_KEY',
+  },
+] as const;
+
+for (const w of WIRES) {
+  describeEachDatabase(`the native agent boocode over ${w.api}, end to end`, (ctx) => {
+    const e = useAgentBoocoder(ctx, {
+      config: (models) => ({
+        agents: {
+          boocode: {
+            api: w.api,
+            baseUrl: w.baseUrl(models),
+            model: 'scripted-model',
+            env: { [w.key]: 'test-key' },
+            prices: { 'scripted-model': { input: 2, output: 10 } },
+          },
+        },
+      }),
+      // The follow-up's conversation holds the first task's tool result: judge each user turn alone.
+      models: { perUserTurn: true },
+      files: CRUD_FILES,
+    });
+
+    it("creates, edits and deletes files with its tools; the changes are attributed 'boocode' and apply; usage is recorded", async () => {
+      const { client, models } = e;
+      const queued = await runCrudTasks(e, 'boocode', { agent: 'boocode' });
+      await applyCrudChanges(e, 'boocode', queued, 'hi from boocode');
+      // Each task: one tool step, then the final answer; every request on this wire.
+      expect(models.requests.every((r) => r.wire === w.wire)).toBe(true);
+      const toolCalls = models.requests.flatMap((r) =>
+        'toolCall' in r.answer ? [r.answer.toolCall.name] : [],
+      );
+      expect(toolCalls.sort()).toEqual(['edit_file', 'run_command', 'write_file']);
+      for (const q of queued) {
+        const session = await soleAgentSessionOf<Record<string, unknown>>(client, q.session_id);
+        expect(session).toMatchObject({ agent: 'boocode', backend: 'native' });
+        expect(session.input_tokens).toBe(2 * w.usage.input);
+        expect(session.output_tokens).toBe(2 * w.usage.output);
+      }
+      const task = await e.boo.app.deps.db.query<{ execution_path: string; cost_tokens: number }>(
+        'SELECT execution_path, cost_tokens FROM tasks WHERE id = $1',
+        [queued[0]?.task_id],
+      );
+      expect(task.rows[0]).toMatchObject({
+        execution_path: 'native',
+        cost_tokens: 2 * (w.usage.input + w.usage.output),
+      });
+    }, 240_000);
+
+    it('continues the chat in a follow-up task: the stored conversation is sent again', async () => {
+      const { client, models } = e;
+      const first = await runTaskToEnd(client, {
+        project: e.repo,
+        agent: 'boocode',
+        input: 'Please create notes.txt with content first',
+      });
+      expect(first.done).toMatchObject({ state: 'completed' });
+      const before = models.requests.length;
+      const second = await runTaskToEnd(client, {
+        ...followUp(first.queued),
+        project: e.repo,
+        agent: 'boocode',
+        input: 'Please create more.txt with content second',
+      });
+      expect(second.done).toMatchObject({ state: 'completed', pending_changes: 1 });
+      const sent = JSON.stringify(models.requests[before]?.body ?? {});
+      // The first task's prompt travels with the second's: the chat was continued.
+      expect(sent).toContain('notes.txt with content first');
+      expect(sent).toContain('more.txt with content second');
+    }, 240_000);
+  });
+}
