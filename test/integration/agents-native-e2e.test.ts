@@ -52,7 +52,8 @@ for (const w of WIRES) {
       }),
       // The follow-up's conversation holds the first task's tool result: judge each user turn alone.
       models: { perUserTurn: true },
-      files: CRUD_FILES,
+      // docs/ is there for the failing command: `rm -f docs` refuses a folder.
+      files: { ...CRUD_FILES, 'docs/keep.md': 'kept\n' },
     });
 
     it("creates, edits and deletes files with its tools; the changes are attributed 'boocode' and apply; usage is recorded", async () => {
@@ -79,6 +80,20 @@ for (const w of WIRES) {
         execution_path: 'native',
         cost_tokens: 2 * (w.usage.input + w.usage.output),
       });
+    }, 240_000);
+
+    it('hands a failing command back to the model with its exit code; the task completes without changes', async () => {
+      const { client, models } = e;
+      const before = models.requests.length;
+      // The scripted model deletes with `rm -f`, which refuses a folder: the command exits 1.
+      const run = await runTaskToEnd(client, {
+        project: e.repo,
+        agent: 'boocode',
+        input: 'Please delete docs',
+      });
+      expect(run.done).toMatchObject({ state: 'completed', error: null, pending_changes: 0 });
+      const sent = JSON.stringify(models.requests.slice(before).map((r) => r.body));
+      expect(sent).toContain('exit code 1');
     }, 240_000);
 
     it('continues the chat in a follow-up task: the stored conversation is sent again', async () => {
