@@ -9,10 +9,13 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resolveLaunchSpec } from '../../src/agents/launch-specs.js';
 import { trimContext } from '../../src/agents/native/loop.js';
 import { OpenAiWire } from '../../src/agents/native/openai-wire.js';
 import { NATIVE_TOOLS, runTool, type ToolContext } from '../../src/agents/native/tools.js';
+import { probeAgents } from '../../src/agents/probe.js';
 import { isBoocoderError } from '../../src/errors.js';
+import { agentFix } from '../../src/services/agents.js';
 
 let root: string;
 let outside: string;
@@ -125,5 +128,19 @@ describe('native agent context and model errors', () => {
     } finally {
       await new Promise((resolve) => server.close(resolve));
     }
+  });
+});
+
+describe('native agent spec and probe', () => {
+  it('is installed once an endpoint or a key is configured, and says what it needs otherwise', async () => {
+    const bare = resolveLaunchSpec('boocode', { boocode: { args: [], env: {}, api: 'openai' } });
+    const served = resolveLaunchSpec('boocode', {
+      boocode: { args: [], env: {}, api: 'anthropic', baseUrl: 'http://127.0.0.1:9' },
+    });
+    expect(served.native).toMatchObject({ api: 'anthropic', baseUrl: 'http://127.0.0.1:9' });
+    const [a, b] = await probeAgents({ specs: [bare, served], pathEnv: '/nonexistent' });
+    expect(a).toMatchObject({ name: 'boocode', installPath: null });
+    expect(b).toMatchObject({ name: 'boocode', installPath: 'native:anthropic', supportsAcp: false });
+    expect(agentFix(bare, { installPath: null, needsAuth: false })?.text).toMatch(/agents\.boocode\.baseUrl/);
   });
 });
