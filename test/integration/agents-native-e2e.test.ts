@@ -7,17 +7,27 @@
 import { expect, it } from 'vitest';
 import { ANTHROPIC_USAGE } from '../fixtures/model-server/anthropic-wire.js';
 import { USAGE } from '../fixtures/model-server/chat-wire.js';
-import type { ModelServer } from '../fixtures/model-server/model-server.js';
+import { type ModelServer, STALL_PHRASE } from '../fixtures/model-server/model-server.js';
 import {
   applyCrudChanges,
   CRUD_FILES,
   followUp,
   runCrudTasks,
   runTaskToEnd,
+  settledTask,
   soleAgentSessionOf,
   useAgentBoocoder,
 } from '../helpers/agent-e2e.js';
+import { callOk } from '../helpers/boocoder-app.js';
 import { describeEachDatabase } from '../helpers/databases.js';
+
+async function until<T>(probe: () => T | undefined): Promise<T> {
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 const WIRES = [
   {
@@ -94,6 +104,22 @@ for (const w of WIRES) {
       expect(run.done).toMatchObject({ state: 'completed', error: null, pending_changes: 0 });
       const sent = JSON.stringify(models.requests.slice(before).map((r) => r.body));
       expect(sent).toContain('exit code 1');
+    }, 240_000);
+
+    it('a cancel aborts its streaming model request; the task ends cancelled', async () => {
+      const { client, models } = e;
+      const queued = await callOk<{ task_id: string }>(client, 'new_task', {
+        project: e.repo,
+        agent: 'boocode',
+        input: `create stalled.txt with content never ${STALL_PHRASE}`,
+      });
+      const stalled = await until(() => models.requests.find((r) => r.stalled));
+      await callOk(client, 'cancel_task', { task_id: queued.task_id });
+      expect(await settledTask(client, queued.task_id)).toMatchObject({
+        state: 'cancelled',
+        pending_changes: 0,
+      });
+      expect(stalled.abandoned).toBe(true);
     }, 240_000);
 
     it('continues the chat in a follow-up task: the stored conversation is sent again', async () => {
