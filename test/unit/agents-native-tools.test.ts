@@ -10,11 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveLaunchSpec } from '../../src/agents/launch-specs.js';
-import { trimContext } from '../../src/agents/native/loop.js';
+import { runNativeTurn, trimContext } from '../../src/agents/native/loop.js';
 import { OpenAiWire } from '../../src/agents/native/openai-wire.js';
 import { NATIVE_TOOLS, runTool, type ToolContext } from '../../src/agents/native/tools.js';
+import type { ModelWire } from '../../src/agents/native/wire.js';
 import { probeAgents } from '../../src/agents/probe.js';
 import { isBoocoderError } from '../../src/errors.js';
+import { createLogger } from '../../src/log.js';
 import { agentFix } from '../../src/services/agents.js';
 
 let root: string;
@@ -142,5 +144,50 @@ describe('native agent spec and probe', () => {
     expect(a).toMatchObject({ name: 'boocode', installPath: null });
     expect(b).toMatchObject({ name: 'boocode', installPath: 'native:anthropic', supportsAcp: false });
     expect(agentFix(bare, { installPath: null, needsAuth: false })?.text).toMatch(/agents\.boocode\.baseUrl/);
+  });
+});
+
+describe('native agent turn', () => {
+  it('never asks a human about a path the policy refuses; the model reads the refusal', async () => {
+    let steps = 0;
+    const results: string[] = [];
+    // The model is the one allowed double: it asks to write outside the worktree, then stops.
+    const wire: ModelWire = {
+      api: 'openai',
+      addUser: (m, text) => void m.push(text),
+      step: async () => {
+        steps += 1;
+        return steps === 1
+          ? {
+              text: '',
+              calls: [{ id: 'c1', name: 'write_file', args: { path: '../x', content: 'x' } }],
+              inputTokens: 1,
+              outputTokens: 1,
+            }
+          : { text: 'done', calls: [], inputTokens: 1, outputTokens: 1 };
+      },
+      addToolResults: (_m, r) => void results.push(...r.map((x) => x.text)),
+      toolResultSlots: () => [],
+    };
+    const asked: unknown[] = [];
+    const turn = await runNativeTurn({
+      wire,
+      messages: [],
+      prompt: 'go',
+      cwd: root,
+      env: {},
+      signal: new AbortController().signal,
+      onSpawn: async () => {},
+      asker: async (request) => {
+        asked.push(request);
+        return { outcome: { outcome: 'selected', optionId: 'allow' } };
+      },
+      commandTimeoutMs: 1000,
+      logger: createLogger('error', { test: true }),
+      taskId: 't',
+    });
+    expect(turn).toMatchObject({ stopReason: 'end_turn', text: 'done', steps: 2, inputTokens: 2 });
+    expect(asked).toEqual([]);
+    expect(results[0]).toMatch(/climbs out/);
   });
 });

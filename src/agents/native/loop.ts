@@ -8,7 +8,7 @@ import type * as acp from '@agentclientprotocol/sdk/unstable';
 import type { Logger } from '../../log.js';
 import type { PermissionAsker } from '../../permissions/responder.js';
 import type { TurnStopReason } from '../agent-backend.js';
-import { NATIVE_TOOLS, runTool, worktreeRoot } from './tools.js';
+import { NATIVE_TOOLS, runTool, safePath, worktreeRoot } from './tools.js';
 import type { ModelWire, ToolCall } from './wire.js';
 
 /** Model calls per task: a model stuck in a tool loop ends the turn instead of spending forever. */
@@ -88,6 +88,14 @@ async function permitted(o: NativeTurnOptions, call: ToolCall, kind: 'edit' | 'd
 
 async function runCall(o: NativeTurnOptions, root: string, call: ToolCall): Promise<string> {
   const tool = NATIVE_TOOLS.find((t) => t.name === call.name);
+  // A path the policy refuses never reaches the human: nobody is asked to allow `../.ssh/x`.
+  if (tool && (tool.acts === 'edit' || tool.acts === 'delete')) {
+    const refused = await safePath({ root }, call.args.path).then(
+      () => undefined,
+      (err: Error) => `error: ${String(err.message ?? err).slice(0, 500)}`,
+    );
+    if (refused) return refused;
+  }
   if (tool && tool.acts !== 'read' && !(await permitted(o, call, tool.acts))) {
     return 'error: permission denied by the user; do not retry this action';
   }

@@ -67,7 +67,10 @@ export interface ToolContext {
 }
 
 /** The worktree-relative path a tool was given (absolute paths inside the worktree are accepted). */
-async function safePath(ctx: ToolContext, input: unknown): Promise<{ rel: string; abs: string }> {
+export async function safePath(
+  ctx: Pick<ToolContext, 'root'>,
+  input: unknown,
+): Promise<{ rel: string; abs: string }> {
   if (typeof input !== 'string') throw new BoocoderError('E_INVALID_INPUT', 'the tool needs a path string');
   const given = isAbsolute(input) ? relative(ctx.root, input) : input;
   const rel = assertSafeRepoPath(given);
