@@ -14,13 +14,24 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 
 /** A custom (or overridden) ACP agent, declared in the config file. */
 export const agentSpecSchema = z.object({
-  command: z.string().min(1).max(4096),
+  /** Required for every agent but the native one (`boocode`), which runs in this process. */
+  command: z.string().min(1).max(4096).optional(),
   args: z.array(z.string().max(4096)).max(64).default([]),
   env: z.record(z.string().max(256), z.string().max(8192)).default({}),
   label: z.string().max(200).optional(),
   versionArgs: z.array(z.string().max(256)).max(8).optional(),
   /** The model a task gets when new_task names none, in the agent's own naming. */
   model: z.string().min(1).max(200).optional(),
+  /** The native agent (`boocode`): its model API's wire format, endpoint and prices (docs/native-agent.md). */
+  api: z.enum(['openai', 'anthropic']).optional(),
+  baseUrl: z.url().max(2048).optional(),
+  /** USD per million tokens, per model name. */
+  prices: z
+    .record(
+      z.string().max(200),
+      z.object({ input: z.number().min(0).max(1e6), output: z.number().min(0).max(1e6) }).strict(),
+    )
+    .optional(),
 });
 export type AgentSpecInput = z.infer<typeof agentSpecSchema>;
 

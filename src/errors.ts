@@ -28,6 +28,9 @@ export const ERROR_CODES = [
   'E_AGENT_FAILED',
   'E_AGENT_TIMEOUT',
   'E_AGENT_WROTE_OUTSIDE_WORKTREE',
+  'E_MODEL_UNREACHABLE',
+  'E_MODEL_AUTH',
+  'E_MODEL_BAD_RESPONSE',
   /** A task's lease expired (its dispatcher died or hung) on its last attempt: written by the lease sweep. */
   'E_LEASE_EXPIRED',
   'E_CANCELLED',

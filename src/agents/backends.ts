@@ -1,6 +1,6 @@
 /**
  * The backend of each stored execution path (tasks.execution_path), built once per process by
- * src/app.ts and closed with it. `native` (boocoder's own agent) has no backend in this version.
+ * src/app.ts and closed with it.
  */
 import type { Config } from '../config.js';
 import type { Db } from '../db/db.js';
@@ -10,6 +10,7 @@ import { AcpBackend } from './acp/backend.js';
 import type { WarmSessions } from './acp/warm-sessions.js';
 import type { AgentBackend } from './agent-backend.js';
 import { HeadlessBackend } from './headless/backend.js';
+import { NativeBackend } from './native/backend.js';
 import { OpencodeServeBackend } from './opencode-serve/backend.js';
 import type { OpencodeServerHolder } from './opencode-serve/holder.js';
 
@@ -29,6 +30,7 @@ export function createAgentBackends(o: AgentBackendsOptions): AgentBackends {
     // Qwen Code's own path is its headless stream-json run: the headless backend, under its own name.
     qwen: new HeadlessBackend({ db: o.db, config: o.config, path: 'qwen' }),
     opencode_server: new OpencodeServeBackend({ config: o.config, holder: o.opencodeServer }),
+    native: new NativeBackend({ db: o.db, config: o.config }),
   };
 }
 

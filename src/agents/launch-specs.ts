@@ -27,7 +27,20 @@ export interface AgentLaunchSpec {
   authLoginFile?: { dirEnv: string; file: string };
   /** The model for tasks that name none (config file); absent: the agent's own default. */
   model?: string;
+  /** Set for the native agent (`boocode`), which runs in this process: `command` is then never spawned. */
+  native?: NativeSpec;
 }
+
+/** How the native agent reaches its model (config file: agents.boocode). */
+export interface NativeSpec {
+  api: 'openai' | 'anthropic';
+  baseUrl?: string;
+  /** USD per million tokens, per model name. */
+  prices: Readonly<Record<string, { input: number; output: number }>>;
+}
+
+/** The native agent's name: boocoder's own agent, configured like any other agent. */
+export const NATIVE_AGENT_NAME = 'boocode';
 
 export const AGENT_NAME_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
 
@@ -120,7 +133,8 @@ function fromConfig(
   input: AgentSpecInput,
   builtin: AgentLaunchSpec | undefined,
 ): AgentLaunchSpec {
-  if (!isAcceptableCommand(input.command)) {
+  if (name === NATIVE_AGENT_NAME) return nativeSpec(name, input);
+  if (input.command === undefined || !isAcceptableCommand(input.command)) {
     throw new BoocoderError(
       'E_CONFIG',
       `agent "${name}" in the config file: command must be a program name or an absolute path`,
@@ -149,6 +163,31 @@ function fromConfig(
     // The name says which agent this is: its login step stays (it only runs if advertised).
     ...(builtin?.authMethod ? { authMethod: builtin.authMethod } : {}),
     ...(builtin?.authLoginFile ? { authLoginFile: { ...builtin.authLoginFile } } : {}),
+  };
+}
+
+/** The native agent's spec: nothing to spawn, a model endpoint to call. */
+function nativeSpec(name: string, input: AgentSpecInput): AgentLaunchSpec {
+  for (const key of Object.keys(input.env ?? {})) {
+    if (!ENV_KEY_PATTERN.test(key)) {
+      throw new BoocoderError(
+        'E_CONFIG',
+        `agent "${name}" in the config file: invalid environment variable name`,
+      );
+    }
+  }
+  return {
+    name,
+    label: input.label ?? 'boocode (native)',
+    command: name,
+    args: [],
+    env: { ...(input.env ?? {}) },
+    ...(input.model ? { model: input.model } : {}),
+    native: {
+      api: input.api ?? 'openai',
+      ...(input.baseUrl ? { baseUrl: input.baseUrl } : {}),
+      prices: { ...(input.prices ?? {}) },
+    },
   };
 }
 

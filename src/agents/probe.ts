@@ -245,7 +245,8 @@ export async function probeChangedAgents(
     timeoutMs: options.timeoutMs ?? 10_000,
     maxOutputBytes: options.maxOutputBytes ?? 64 * 1024,
   };
-  const located = await Promise.all(options.specs.map((spec) => locateAgent(spec, dirs)));
+  const native = options.specs.filter((spec) => spec.native).map(probeNative);
+  const located = await Promise.all(options.specs.filter((s) => !s.native).map((s) => locateAgent(s, dirs)));
   const isUnchanged = (a: LocatedAgent) => a.fingerprint !== null && known.get(a.name) === a.fingerprint;
   const probed = await Promise.all(
     located.filter((a) => !isUnchanged(a)).map((a) => probeOne(a, run, options.handshake)),
@@ -253,7 +254,32 @@ export async function probeChangedAgents(
   const unchanged = located
     .filter(isUnchanged)
     .map((a) => ({ name: a.name, fingerprint: a.fingerprint as string }));
-  return { probed, unchanged };
+  return { probed: [...probed, ...native], unchanged };
+}
+
+/**
+ * The native agent has no binary: it is installed once the config names its endpoint (baseUrl) or
+ * a key for the vendor's own; it speaks no ACP and takes no MCP servers. Its endpoint is not
+ * called here: a probe must not spend tokens.
+ */
+function probeNative(spec: AgentLaunchSpec): ProbeResult {
+  const native = spec.native as NonNullable<AgentLaunchSpec['native']>;
+  const key = native.api === 'anthropic' ? 'ANTHROPIC_API_KEY' : 'OPENAI_API_KEY';
+  const configured = native.baseUrl !== undefined || spec.env[key] !== undefined;
+  return {
+    name: spec.name,
+    label: spec.label,
+    installPath: configured ? `native:${native.api}` : null,
+    version: null,
+    foundVia: configured ? 'config' : null,
+    fingerprint: configured ? `native:${native.api}:${native.baseUrl ?? 'default'}` : null,
+    supportsAcp: false,
+    supportsMcpClient: false,
+    needsAuth: false,
+    ...(configured
+      ? {}
+      : { error: `set agents.${spec.name}.baseUrl (or ${key} in its env) in the config file` }),
+  };
 }
 
 /** Probes every spec in parallel; never throws for a single agent's failure (see `error`). */

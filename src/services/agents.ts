@@ -120,6 +120,12 @@ export function agentFix(
   entry: Pick<AvailableAgent, 'installPath' | 'needsAuth'>,
 ): { code: ErrorCode; text: string } | null {
   const configFile = '$BOOCODER_HOME/config.json';
+  if (entry.installPath === null && spec.native) {
+    return {
+      code: 'E_AGENT_NOT_FOUND',
+      text: `agent "${spec.name}" (native) has no model endpoint: set agents.${spec.name}.baseUrl, or its API key in agents.${spec.name}.env, in ${configFile}`,
+    };
+  }
   if (entry.installPath === null) {
     const install = spec.installHint ? `install it (${spec.installHint}) or ` : '';
     const what = spec.command.startsWith('/') ? 'its configured command' : `"${spec.command}"`;

@@ -5,15 +5,17 @@
  *   pty              one headless CLI run per task printing JSON lines, resumed by session id
  *   qwen             Qwen Code's own path: its headless stream-json run (a pty run of qwen is stored so)
  *   opencode_server  opencode's shared `opencode serve` over HTTP (opencode only)
- * `native` (boocoder's own agent) is a stored name with no backend in this version. The spellings
+ *   native           boocoder's own agent (`boocode`), its model loop in this process; the only path of it
+ * The spellings
  * of earlier versions stay accepted as aliases: `headless` for pty, `serve` for opencode_server.
  */
 import { HEADLESS_AGENT_NAMES, hasHeadlessSpec } from '../agents/headless/specs.js';
+import { NATIVE_AGENT_NAME } from '../agents/launch-specs.js';
 import type { Config } from '../config.js';
 import type { ExecutionPath } from '../db/task-inserts.js';
 import { BoocoderError } from '../errors.js';
 
-export const EXECUTION_PATH_CHOICES = ['acp', 'pty', 'qwen', 'opencode_server'] as const;
+export const EXECUTION_PATH_CHOICES = ['acp', 'pty', 'qwen', 'opencode_server', 'native'] as const;
 /** Earlier spellings new_task still accepts, and the path each names. */
 export const EXECUTION_PATH_ALIASES: Readonly<Record<string, ExecutionPath>> = {
   headless: 'pty',
@@ -53,9 +55,17 @@ export function chooseExecutionPath(
   agent: string,
   requested: string | undefined,
 ): ExecutionPath {
+  const path = requested === undefined ? undefined : (EXECUTION_PATH_ALIASES[requested] ?? requested);
+  // The native agent has no process to run any other way; no other agent runs in-process.
+  if (agent === NATIVE_AGENT_NAME || path === 'native') {
+    if (agent === NATIVE_AGENT_NAME && (path === undefined || path === 'native')) return 'native';
+    throw new BoocoderError(
+      'E_INVALID_INPUT',
+      `execution_path "native" runs agent ${NATIVE_AGENT_NAME} only, and ${NATIVE_AGENT_NAME} runs on no other path; leave execution_path out`,
+    );
+  }
   if (requested === undefined)
     return agent === 'opencode' && config.opencodeBackend === 'opencode_server' ? 'opencode_server' : 'acp';
-  const path = EXECUTION_PATH_ALIASES[requested] ?? requested;
   if (path === 'acp') return 'acp';
   if (path === 'opencode_server') {
     if (agent !== 'opencode') {

@@ -120,6 +120,8 @@ describe('chooseExecutionPath', () => {
     expect(chooseExecutionPath(auto, 'opencode', 'opencode_server')).toBe('opencode_server');
     expect(chooseExecutionPath(auto, 'codex', 'pty')).toBe('pty');
     expect(chooseExecutionPath(auto, 'qwen', 'qwen')).toBe('qwen');
+    expect(chooseExecutionPath(auto, 'boocode', undefined)).toBe('native');
+    expect(chooseExecutionPath({ ...auto, permissions: 'ask' }, 'boocode', 'native')).toBe('native');
   });
 
   it('takes the earlier spellings as aliases, and a headless run of Qwen Code as its own path', () => {
@@ -137,8 +139,9 @@ describe('chooseExecutionPath', () => {
     [{ ...auto, permissions: 'ask' as const }, 'opencode', 'headless', /cannot ask for permissions/],
     [{ ...auto, permissions: 'ask' as const }, 'qwen', 'qwen', /cannot ask for permissions/],
     [auto, 'opencode', 'warp', /unknown execution_path/],
-    // No backend runs boocoder's own agent in this version: it is not offered.
-    [auto, 'opencode', 'native', /unknown execution_path/],
+    // `native` is boocoder's own agent's path, and its only one.
+    [auto, 'opencode', 'native', /runs agent boocode only/],
+    [auto, 'boocode', 'acp', /runs on no other path/],
   ])('refuses %#: %s with %s', (config, agent, path, message) => {
     const err = caught(() => chooseExecutionPath(config, agent, path));
     expect(isBoocoderError(err, 'E_INVALID_INPUT')).toBe(true);
