@@ -19,6 +19,7 @@ import type { Deps } from './services/deps.js';
 import { adoptLocalProjects } from './services/project-machine.js';
 import { TaskEvents } from './services/task-events.js';
 import { scheduleWorktreeCleanup, type WorktreeCleanupSchedule } from './services/worktree-cleanup.js';
+import { SubtaskScopes } from './subtasks/scope-tokens.js';
 
 /** How often finished sessions' worktrees are looked for (the TTL itself is configured). */
 const WORKTREE_CLEANUP_INTERVAL_MS = 3_600_000;
@@ -86,6 +87,7 @@ export async function startApp(o: AppOptions): Promise<App> {
     const deps: Deps = {
       ...runnerDeps,
       events,
+      subtaskScopes: new SubtaskScopes(),
       warmSessions,
       opencodeServer,
       ...(dispatcher ? { dispatcher } : {}),

@@ -17,6 +17,7 @@ import { assertSafeBind } from './http/guards.js';
 import { startHttpServer } from './http/http-server.js';
 import type { Logger } from './log.js';
 import { createServer } from './server.js';
+import { scopedCredentialResolver } from './subtasks/scoped-server.js';
 
 interface Ctx {
   config: Config;
@@ -51,6 +52,7 @@ export async function runServe({ config, logger }: Ctx): Promise<void> {
     unusedSessionIdleMs: config.httpUnusedSessionIdleMs,
     logger: logger.child({ part: 'http' }),
     createMcpServer: () => createServer(app.deps),
+    scopedCredential: scopedCredentialResolver(app.deps),
   }).catch(async (err: unknown) => {
     await app.close();
     throw err;

@@ -44,6 +44,8 @@ export interface TaskFilter {
   sessionId?: string;
   state?: TaskState;
   agent?: string;
+  /** Only the sub-tasks queued under this task. */
+  parentTaskId?: string;
   afterSeq?: number;
   limit: number;
 }
@@ -53,9 +55,17 @@ export async function listTasks(db: Queryable, f: TaskFilter): Promise<Task[]> {
     `SELECT * FROM tasks
       WHERE ($1::uuid IS NULL OR project_id = $1) AND ($2::uuid IS NULL OR session_id = $2)
         AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR agent = $4)
-        AND seq > $5
+        AND seq > $5 AND ($7::uuid IS NULL OR parent_task_id = $7)
       ORDER BY seq LIMIT $6`,
-    [f.projectId ?? null, f.sessionId ?? null, f.state ?? null, f.agent ?? null, f.afterSeq ?? 0, f.limit],
+    [
+      f.projectId ?? null,
+      f.sessionId ?? null,
+      f.state ?? null,
+      f.agent ?? null,
+      f.afterSeq ?? 0,
+      f.limit,
+      f.parentTaskId ?? null,
+    ],
   );
   return rows.map((r) => toCamel<Task>(r));
 }

@@ -1,0 +1,73 @@
+/**
+ * What an agent may do under a scoped credential (src/subtasks/scope-tokens.ts): queue sub-tasks
+ * of its own task in its own project, and read, wait for and list those children and their
+ * changes. Every call re-checks that the scope's task is still live and that the task asked about
+ * is a child of it, so a token that leaks out of its agent reaches nothing else.
+ */
+import type { Task } from '../db/rows.js';
+import * as tasks from '../db/tasks.js';
+import { BoocoderError } from '../errors.js';
+import type { SubtaskScope } from '../subtasks/scope-tokens.js';
+import type { Deps } from './deps.js';
+import { getTask, listTasks, queueTask, waitForTask } from './tasks.js';
+
+/** A task whose agent may still be talking to us: running, or waiting on a permission answer. */
+const LIVE_STATES: readonly string[] = ['running', 'blocked'];
+
+/** True while the scope's task runs: a token used after its task ended is refused. */
+export async function isScopeLive(deps: Deps, scope: SubtaskScope): Promise<boolean> {
+  const task = await tasks.findTask(deps.db, scope.taskId);
+  return task !== null && task.projectId === scope.projectId && LIVE_STATES.includes(task.state);
+}
+
+async function assertLive(deps: Deps, scope: SubtaskScope): Promise<void> {
+  if (!(await isScopeLive(deps, scope))) {
+    throw new BoocoderError(
+      'E_UNAUTHORIZED',
+      'this credential belonged to a task that is no longer running; sub-tasks can be queued only while it runs',
+    );
+  }
+}
+
+export interface SubtaskInput {
+  input: string;
+  agent?: string;
+  model?: string;
+}
+
+/** Queues a child of the scope's task in the scope's project (neither can be chosen by the agent). */
+export async function queueSubtask(deps: Deps, scope: SubtaskScope, input: SubtaskInput) {
+  await assertLive(deps, scope);
+  return queueTask(
+    deps,
+    {
+      project: scope.projectId,
+      input: input.input,
+      agent: input.agent,
+      model: input.model,
+      parentTaskId: scope.taskId,
+    },
+    async () => [],
+  );
+}
+
+/** A child of the scope's task; any other id answers "not found" (no probing of other tasks). */
+export async function getSubtask(
+  deps: Deps,
+  scope: SubtaskScope,
+  id: string,
+  waitS?: number,
+  signal?: AbortSignal,
+): Promise<{ task: Task; pendingChanges: number }> {
+  await assertLive(deps, scope);
+  const found = await getTask(deps, id).catch(() => undefined);
+  if (!found || found.task.parentTaskId !== scope.taskId) {
+    throw new BoocoderError('E_TASK_NOT_FOUND', `no sub-task of this task has id ${id}`);
+  }
+  return waitS ? waitForTask(deps, id, waitS, { signal }) : found;
+}
+
+export async function listSubtasks(deps: Deps, scope: SubtaskScope, limit: number): Promise<Task[]> {
+  await assertLive(deps, scope);
+  return listTasks(deps, { projectId: scope.projectId, parentTaskId: scope.taskId, limit });
+}
