@@ -69,7 +69,14 @@ export async function startApp(o: AppOptions): Promise<App> {
       childEnv: o.config.childEnv,
       logger: o.logger.child({ part: 'opencode-serve' }),
     });
-    const backends = createAgentBackends({ db, config: o.config, warmSessions, opencodeServer });
+    const subtaskScopes = new SubtaskScopes();
+    const backends = createAgentBackends({
+      db,
+      config: o.config,
+      warmSessions,
+      opencodeServer,
+      subtaskScopes,
+    });
     const runnerDeps = { db, config: o.config, logger: o.logger, backends };
     const dispatcher = o.withDispatcher
       ? new Dispatcher({
@@ -87,7 +94,7 @@ export async function startApp(o: AppOptions): Promise<App> {
     const deps: Deps = {
       ...runnerDeps,
       events,
-      subtaskScopes: new SubtaskScopes(),
+      subtaskScopes,
       warmSessions,
       opencodeServer,
       ...(dispatcher ? { dispatcher } : {}),

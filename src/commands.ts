@@ -57,6 +57,7 @@ export async function runServe({ config, logger }: Ctx): Promise<void> {
     await app.close();
     throw err;
   });
+  if (app.deps.subtaskScopes) app.deps.subtaskScopes.endpointUrl = http.url;
   const socketPath = daemonSocketPath(config.home, process.pid);
   const socket = socketPath
     ? await startSocketServer({

@@ -28,18 +28,37 @@ function digest(token: string): Buffer {
 }
 
 export class SubtaskScopes {
+  /**
+   * The daemon's HTTP MCP endpoint, set once it listens: agents are pointed at this running daemon,
+   * never at a second one started from their isolated home.
+   */
+  endpointUrl: string | undefined;
   private readonly byDigest = new Map<string, { digest: Buffer; scope: SubtaskScope }>();
-  private readonly digestByTask = new Map<string, string>();
+  /** Owner (a task id, or `chat:<id>` for a warm ACP session's token) → digest key. */
+  private readonly keyByOwner = new Map<string, string>();
 
-  /** A new token for `scope`, replacing any earlier one of the same task. */
-  mint(scope: SubtaskScope): string {
-    this.revoke(scope.taskId);
+  /**
+   * A new token for `scope`, replacing any earlier one of the same owner (default: the task). A
+   * warm agent session keeps one token across its chat's tasks: its owner is the chat, and each
+   * turn retargets it to the task that runs (see retarget).
+   */
+  mint(scope: SubtaskScope, owner: string = scope.taskId): string {
+    this.revoke(owner);
     const token = `${TOKEN_PREFIX}${randomBytes(32).toString('base64url')}`;
     const d = digest(token);
     const key = d.toString('hex');
     this.byDigest.set(key, { digest: d, scope: { ...scope } });
-    this.digestByTask.set(scope.taskId, key);
+    this.keyByOwner.set(owner, key);
     return token;
+  }
+
+  /** Points the owner's token at another task (the next turn of a warm session); false if it has none. */
+  retarget(owner: string, scope: SubtaskScope): boolean {
+    const key = this.keyByOwner.get(owner);
+    const entry = key === undefined ? undefined : this.byDigest.get(key);
+    if (!entry) return false;
+    entry.scope = { ...scope };
+    return true;
   }
 
   /**
@@ -55,12 +74,12 @@ export class SubtaskScopes {
     return { ...entry.scope };
   }
 
-  /** Ends the task's token (its turn ended or its chat went cold). */
-  revoke(taskId: string): void {
-    const key = this.digestByTask.get(taskId);
+  /** Ends the owner's token (its agent session closed). */
+  revoke(owner: string): void {
+    const key = this.keyByOwner.get(owner);
     if (key === undefined) return;
     this.byDigest.delete(key);
-    this.digestByTask.delete(taskId);
+    this.keyByOwner.delete(owner);
   }
 
   size(): number {

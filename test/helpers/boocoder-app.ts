@@ -74,6 +74,7 @@ export async function startTestBoocoder(
     createMcpServer: () => createServer(app.deps),
     scopedCredential: scopedCredentialResolver(app.deps),
   });
+  if (app.deps.subtaskScopes) app.deps.subtaskScopes.endpointUrl = http.url;
   return {
     home,
     config,
