@@ -9,7 +9,9 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type * as acp from '@agentclientprotocol/sdk/unstable';
 import type { Logger } from '../log.js';
 import {
+  allow,
   choosePermission,
+  isSubtaskToolCall,
   judgeToolCall,
   MAX_LOCATIONS,
   type PermissionVerdict,
@@ -57,6 +59,8 @@ export async function judgePermissionRequest(
   const worktree = await realpath(cwd).catch(() => null);
   if (worktree === null) return refuse('the worktree does not resolve');
   const locations = toolCall.locations ?? [];
+  if (isSubtaskToolCall(toolCall.title, locations.length))
+    return allow('a boocoder sub-task tool, confined by its scoped credential');
   if (locations.length > MAX_LOCATIONS) return refuse('the tool call names too many locations');
   const resolved = await Promise.all(
     locations.map(async ({ path }) => ({
