@@ -191,6 +191,20 @@ export async function waitForTask(
   }
 }
 
+/** The most children get_task shows; list_tasks with parent_task_id pages through all of them. */
+export const MAX_CHILDREN_SHOWN = 100;
+
+/** A task (optionally waited for) with its sub-tasks, oldest first (at most MAX_CHILDREN_SHOWN). */
+export async function getTaskWithChildren(
+  deps: Deps,
+  id: string,
+  waited?: { waitS: number; opts: Parameters<typeof waitForTask>[3] },
+): Promise<{ task: Task; pendingChanges: number; children: Task[] }> {
+  const found = waited ? await waitForTask(deps, id, waited.waitS, waited.opts) : await getTask(deps, id);
+  const children = await tasks.listTasks(deps.db, { parentTaskId: id, limit: MAX_CHILDREN_SHOWN });
+  return { ...found, children };
+}
+
 export async function listTasks(deps: Deps, f: tasks.TaskFilter): Promise<Task[]> {
   return tasks.listTasks(deps.db, f);
 }

@@ -92,6 +92,19 @@ describeEachDatabase('sub-tasks under a scoped credential', (ctx) => {
     const seen = await callOk<TaskView>(main, 'get_task', { task_id: child.task_id });
     expect(seen.project_id).toBe(parent.project_id);
     expect(seen.parent_task_id).toBe(parent.task_id);
+    // The full tools show the family too: get_task lists children, list_tasks filters by parent.
+    const parentView = await callOk<{ children: Array<{ task_id: string; state: string }> }>(
+      main,
+      'get_task',
+      {
+        task_id: parent.task_id,
+      },
+    );
+    expect(parentView.children).toEqual([{ task_id: child.task_id, state: 'completed', agent: 'fixture' }]);
+    const byParent = await callOk<{ tasks: TaskView[] }>(main, 'list_tasks', {
+      parent_task_id: parent.task_id,
+    });
+    expect(byParent.tasks.map((t) => t.task_id)).toEqual([child.task_id]);
     const listed = await callOk<{ tasks: TaskView[] }>(scoped, 'list_tasks', {});
     expect(listed.tasks.map((t) => t.task_id)).toEqual([child.task_id]);
     const changes = await callOk<{ changes: Array<{ file_path: string; task_id: string }> }>(
