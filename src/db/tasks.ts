@@ -249,6 +249,22 @@ export async function requestTaskCancel(db: Queryable, id: string): Promise<Task
   return task;
 }
 
+/**
+ * The sub-tasks, their sub-tasks and so on of a task that are still live (pending, running,
+ * blocked). UNION, not UNION ALL: a cycle in parent_task_id cannot make the recursion endless.
+ */
+export async function liveDescendantIds(db: Queryable, id: string): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `WITH RECURSIVE d(id) AS (
+       SELECT id FROM tasks WHERE parent_task_id = $1
+       UNION SELECT t.id FROM tasks t JOIN d ON t.parent_task_id = d.id)
+     SELECT t.id FROM tasks t JOIN d ON t.id = d.id
+      WHERE t.state IN ('pending', 'running', 'blocked') ORDER BY t.seq`,
+    [id],
+  );
+  return rows.map((r) => r.id);
+}
+
 /** Of the given running task ids, those whose cancellation was requested. */
 export async function findCancelRequested(db: Queryable, ids: string[]): Promise<string[]> {
   if (ids.length === 0) return [];

@@ -17,7 +17,13 @@ const LIVE_STATES: readonly string[] = ['running', 'blocked'];
 /** True while the scope's task runs: a token used after its task ended is refused. */
 export async function isScopeLive(deps: Deps, scope: SubtaskScope): Promise<boolean> {
   const task = await tasks.findTask(deps.db, scope.taskId);
-  return task !== null && task.projectId === scope.projectId && LIVE_STATES.includes(task.state);
+  return (
+    task !== null &&
+    task.projectId === scope.projectId &&
+    LIVE_STATES.includes(task.state) &&
+    // A task being cancelled queues nothing more: cancelTask is sweeping its descendants.
+    task.cancelRequestedAt === null
+  );
 }
 
 async function assertLive(deps: Deps, scope: SubtaskScope): Promise<void> {

@@ -209,9 +209,16 @@ export async function listTasks(deps: Deps, f: tasks.TaskFilter): Promise<Task[]
   return tasks.listTasks(deps.db, f);
 }
 
-/** Cancels a pending task at once; a running one is stopped by its dispatcher (kills the agent). */
+/**
+ * Cancels a pending task at once; a running one is stopped by its dispatcher (kills the agent).
+ * Its live descendants are cancelled likewise.
+ */
 export async function cancelTask(deps: Deps, id: string): Promise<Task> {
   const task = await tasks.requestTaskCancel(deps.db, id);
+  // Its sub-tasks go too (even when it had already ended): whoever cancels a task wants none of the
+  // work it set going. Its scoped credential is dead from here on, so it can queue no new ones.
+  for (const child of await tasks.liveDescendantIds(deps.db, id))
+    await tasks.requestTaskCancel(deps.db, child);
   if (!task) {
     const existing = await tasks.findTask(deps.db, id);
     if (!existing) throw new BoocoderError('E_TASK_NOT_FOUND', `no task has id ${id}`);

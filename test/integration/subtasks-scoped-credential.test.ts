@@ -44,16 +44,20 @@ describeEachDatabase('sub-tasks under a scoped credential', (ctx) => {
     goFile = join(boo.home, 'parent-go');
     parent = await callOk(main, 'new_task', { project: repo, input: `wait-for ${goFile}` });
     // The parent's agent holds the turn open until the test says go: its credential is live.
-    for (;;) {
-      const t = await callOk<TaskView>(main, 'get_task', { task_id: parent.task_id });
-      if (t.state === 'running') break;
-      expect(t.state).toBe('pending');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitRunning(parent.task_id);
     const scopes = boo.app.deps.subtaskScopes;
     if (!scopes) throw new Error('the app has no subtask scopes');
     token = scopes.mint({ taskId: parent.task_id, projectId: parent.project_id });
   });
+
+  const waitRunning = async (taskId: string) => {
+    for (;;) {
+      const t = await callOk<TaskView>(main, 'get_task', { task_id: taskId });
+      if (t.state === 'running') return;
+      expect(t.state).toBe('pending');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
 
   afterAll(async () => {
     await scoped?.close();
@@ -147,5 +151,30 @@ describeEachDatabase('sub-tasks under a scoped credential', (ctx) => {
     scopes.revoke(parent.task_id);
     expect(scopes.resolve(again)).toBeUndefined();
     await expect(connectHttpClient(boo.http.url, again)).rejects.toThrow(/401|unauthorized/i);
+  });
+
+  it('cancelling a task cancels its sub-tasks and ends its credential', async () => {
+    const scopes = boo.app.deps.subtaskScopes;
+    if (!scopes) throw new Error('the app has no subtask scopes');
+    const never = join(boo.home, 'never');
+    const p2 = await callOk<{ task_id: string; project_id: string }>(main, 'new_task', {
+      project: repo,
+      input: `wait-for ${never}`,
+    });
+    await waitRunning(p2.task_id);
+    const t2 = scopes.mint({ taskId: p2.task_id, projectId: p2.project_id });
+    const c2 = await connectHttpClient(boo.http.url, t2);
+    try {
+      const child = await callOk<{ task_id: string }>(c2, 'new_task', { input: `wait-for ${never}` });
+      await waitRunning(child.task_id);
+      await callOk(main, 'cancel_task', { task_id: p2.task_id });
+      const childDone = await callOk<TaskView>(main, 'get_task', { task_id: child.task_id, wait_s: 50 });
+      expect(childDone.state).toBe('cancelled');
+      const parentDone = await callOk<TaskView>(main, 'get_task', { task_id: p2.task_id, wait_s: 50 });
+      expect(parentDone.state).toBe('cancelled');
+      await expect(c2.callTool({ name: 'list_tasks', arguments: {} })).rejects.toThrow(/401|unauthorized/i);
+    } finally {
+      await c2.close();
+    }
   });
 });
