@@ -265,6 +265,19 @@ export async function liveDescendantIds(db: Queryable, id: string): Promise<stri
   return rows.map((r) => r.id);
 }
 
+/** How many ancestors a task has (0 for a top-level task), and how many children it has queued. */
+export async function familyCounts(db: Queryable, id: string): Promise<{ depth: number; children: number }> {
+  const { rows } = await db.query<{ depth: string; children: string }>(
+    `WITH RECURSIVE a(id, parent, n) AS (
+       SELECT id, parent_task_id, 0 FROM tasks WHERE id = $1
+       UNION ALL SELECT t.id, t.parent_task_id, a.n + 1 FROM tasks t JOIN a ON t.id = a.parent WHERE a.n < 100)
+     SELECT (SELECT max(n) FROM a) AS depth,
+            (SELECT count(*) FROM tasks WHERE parent_task_id = $1) AS children`,
+    [id],
+  );
+  return { depth: Number(rows[0]?.depth ?? 0), children: Number(rows[0]?.children ?? 0) };
+}
+
 /** Of the given running task ids, those whose cancellation was requested. */
 export async function findCancelRequested(db: Queryable, ids: string[]): Promise<string[]> {
   if (ids.length === 0) return [];

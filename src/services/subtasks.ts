@@ -44,6 +44,20 @@ export interface SubtaskInput {
 /** Queues a child of the scope's task in the scope's project (neither can be chosen by the agent). */
 export async function queueSubtask(deps: Deps, scope: SubtaskScope, input: SubtaskInput) {
   await assertLive(deps, scope);
+  // Bounds what one prompt-injected or looping agent can set going: a tree of agents, each queueing more.
+  const family = await tasks.familyCounts(deps.db, scope.taskId);
+  if (family.depth + 1 > deps.config.subtaskMaxDepth) {
+    throw new BoocoderError(
+      'E_TOO_MANY_TASKS',
+      `sub-tasks nest at most ${deps.config.subtaskMaxDepth} deep (BOOCODER_SUBTASK_MAX_DEPTH); do this part yourself`,
+    );
+  }
+  if (family.children >= deps.config.subtaskMaxChildren) {
+    throw new BoocoderError(
+      'E_TOO_MANY_TASKS',
+      `this task already queued ${family.children} sub-tasks, the most allowed (BOOCODER_SUBTASK_MAX_CHILDREN)`,
+    );
+  }
   return queueTask(
     deps,
     {

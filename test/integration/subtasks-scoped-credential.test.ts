@@ -37,7 +37,11 @@ describeEachDatabase('sub-tasks under a scoped credential', (ctx) => {
   let scoped: Client | undefined;
 
   beforeAll(async () => {
-    boo = await startTestBoocoder(ctx.db);
+    // Tight limits, so that the tests below reach them: one child per task, one level deep.
+    boo = await startTestBoocoder(ctx.db, {
+      BOOCODER_SUBTASK_MAX_CHILDREN: '1',
+      BOOCODER_SUBTASK_MAX_DEPTH: '1',
+    });
     main = await connectHttpClient(boo.http.url);
     repos = tempRepos();
     repo = await repos.repo({ 'README.md': '# demo\n' });
@@ -109,6 +113,10 @@ describeEachDatabase('sub-tasks under a scoped credential', (ctx) => {
       parent_task_id: parent.task_id,
     });
     expect(byParent.tasks.map((t) => t.task_id)).toEqual([child.task_id]);
+    // Fan-out: one child per task here (BOOCODER_SUBTASK_MAX_CHILDREN=1).
+    expect(await callError(scoped, 'new_task', { input: 'say again' })).toMatch(
+      /^E_TOO_MANY_TASKS.*BOOCODER_SUBTASK_MAX_CHILDREN/,
+    );
     const listed = await callOk<{ tasks: TaskView[] }>(scoped, 'list_tasks', {});
     expect(listed.tasks.map((t) => t.task_id)).toEqual([child.task_id]);
     const changes = await callOk<{ changes: Array<{ file_path: string; task_id: string }> }>(
@@ -167,6 +175,16 @@ describeEachDatabase('sub-tasks under a scoped credential', (ctx) => {
     try {
       const child = await callOk<{ task_id: string }>(c2, 'new_task', { input: `wait-for ${never}` });
       await waitRunning(child.task_id);
+      // Depth: a child may not queue grandchildren here (BOOCODER_SUBTASK_MAX_DEPTH=1).
+      const childToken = scopes.mint({ taskId: child.task_id, projectId: p2.project_id });
+      const c3 = await connectHttpClient(boo.http.url, childToken);
+      try {
+        expect(await callError(c3, 'new_task', { input: 'say deeper' })).toMatch(
+          /^E_TOO_MANY_TASKS.*BOOCODER_SUBTASK_MAX_DEPTH/,
+        );
+      } finally {
+        await c3.close();
+      }
       await callOk(main, 'cancel_task', { task_id: p2.task_id });
       const childDone = await callOk<TaskView>(main, 'get_task', { task_id: child.task_id, wait_s: 50 });
       expect(childDone.state).toBe('cancelled');
