@@ -6,7 +6,7 @@
  */
 import type { Task } from '../db/rows.js';
 import * as tasks from '../db/tasks.js';
-import { BoocoderError } from '../errors.js';
+import { BoocoderError, isBoocoderError } from '../errors.js';
 import type { SubtaskScope } from '../subtasks/scope-tokens.js';
 import type { Deps } from './deps.js';
 import { getTask, listTasks, queueTask, waitForTask } from './tasks.js';
@@ -80,7 +80,10 @@ export async function getSubtask(
   signal?: AbortSignal,
 ): Promise<{ task: Task; pendingChanges: number }> {
   await assertLive(deps, scope);
-  const found = await getTask(deps, id).catch(() => undefined);
+  const found = await getTask(deps, id).catch((err: unknown) => {
+    if (isBoocoderError(err, 'E_TASK_NOT_FOUND')) return undefined;
+    throw err;
+  });
   if (!found || found.task.parentTaskId !== scope.taskId) {
     throw new BoocoderError('E_TASK_NOT_FOUND', `no sub-task of this task has id ${id}`);
   }
