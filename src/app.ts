@@ -20,6 +20,7 @@ import type { Deps } from './services/deps.js';
 import { adoptLocalProjects } from './services/project-machine.js';
 import { TaskEvents } from './services/task-events.js';
 import { scheduleWorktreeCleanup, type WorktreeCleanupSchedule } from './services/worktree-cleanup.js';
+import { SubtaskScopes } from './subtasks/scope-tokens.js';
 import { sweepApplyJournals } from './worktrees/apply-journal.js';
 
 /** How often finished sessions' worktrees are looked for (the TTL itself is configured). */
@@ -73,7 +74,14 @@ export async function startApp(o: AppOptions): Promise<App> {
       childEnv: o.config.childEnv,
       logger: o.logger.child({ part: 'opencode-serve' }),
     });
-    const backends = createAgentBackends({ db, config: o.config, warmSessions, opencodeServer });
+    const subtaskScopes = new SubtaskScopes();
+    const backends = createAgentBackends({
+      db,
+      config: o.config,
+      warmSessions,
+      opencodeServer,
+      subtaskScopes,
+    });
     const runnerDeps = { db, config: o.config, logger: o.logger, backends };
     const dispatcher = o.withDispatcher
       ? new Dispatcher({
@@ -91,6 +99,7 @@ export async function startApp(o: AppOptions): Promise<App> {
     const deps: Deps = {
       ...runnerDeps,
       events,
+      subtaskScopes,
       warmSessions,
       opencodeServer,
       ...(dispatcher ? { dispatcher } : {}),

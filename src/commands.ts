@@ -30,6 +30,7 @@ import type { Logger } from './log.js';
 import { isProcessAlive } from './process-liveness.js';
 import { hasSubscriptions } from './resources/subscriptions.js';
 import { createServer, SERVER_VERSION } from './server.js';
+import { scopedCredentialResolver } from './subtasks/scoped-server.js';
 
 interface Ctx {
   config: Config;
@@ -111,6 +112,8 @@ async function listen(config: Config, logger: Logger, app: App, daemon: boolean)
       createMcpServer: () => createServer(app.deps),
       // A session whose client waits for resource updates sends nothing meanwhile: never idle-evicted.
       hasSubscriptions,
+      // Agents' sub-task connections: a task-scoped bearer opens only the scoped tools.
+      scopedCredential: scopedCredentialResolver(app.deps),
     });
   try {
     return await start(config.port);
@@ -140,6 +143,7 @@ export async function runServe({ config, logger }: Ctx, mode: { daemon?: boolean
     const app = await startApp({ config, logger, withDispatcher: true });
     closers.push(() => app.close());
     const http = await listen(config, logger, app, mode.daemon === true);
+    if (app.deps.subtaskScopes) app.deps.subtaskScopes.endpointUrl = http.url;
     closers.push(() => http.close());
     const socketPath = daemonSocketPath(config.home, process.pid);
     const socket = socketPath

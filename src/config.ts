@@ -118,6 +118,8 @@ const envSchema = z.object({
   BOOCODER_SESSION_IDLE_MS: int(1000, 86_400_000).default(1_800_000),
   BOOCODER_SESSION_UNUSED_IDLE_MS: int(1000, 86_400_000).default(120_000),
   BOOCODER_MAX_QUEUED_PER_PROJECT: int(1, 1_000_000).default(1000),
+  BOOCODER_SUBTASK_MAX_DEPTH: int(1, 20).default(3),
+  BOOCODER_SUBTASK_MAX_CHILDREN: int(1, 1000).default(10),
   BOOCODER_DEFAULT_AGENT: z.string().max(64).optional(),
   BOOCODER_PERMISSIONS: z.enum(['auto', 'ask']).optional(),
   BOOCODER_OPENCODE_BACKEND: z.enum(OPENCODE_BACKENDS).optional(),
@@ -160,6 +162,10 @@ export interface Config {
    */
   httpUnusedSessionIdleMs: number;
   maxQueuedPerProject: number;
+  /** How deep sub-tasks may nest (a top-level task's children are depth 1) (docs/subtasks.md). */
+  subtaskMaxDepth: number;
+  /** How many sub-tasks one task may queue in all. */
+  subtaskMaxChildren: number;
   /** a finished session's worktree is removed this long after its last task ended */
   worktreeTtlMs: number;
   defaultAgent: string;
@@ -262,6 +268,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     httpSessionIdleMs: e.BOOCODER_SESSION_IDLE_MS,
     httpUnusedSessionIdleMs: e.BOOCODER_SESSION_UNUSED_IDLE_MS,
     maxQueuedPerProject: e.BOOCODER_MAX_QUEUED_PER_PROJECT,
+    subtaskMaxDepth: e.BOOCODER_SUBTASK_MAX_DEPTH,
+    subtaskMaxChildren: e.BOOCODER_SUBTASK_MAX_CHILDREN,
     worktreeTtlMs: e.BOOCODER_WORKTREE_TTL_MS,
     defaultAgent: e.BOOCODER_DEFAULT_AGENT ?? file.defaultAgent ?? 'opencode',
     agentIdleMs: e.BOOCODER_AGENT_IDLE_MS,

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/db.js';
 import type { ExecutionPath } from '../db/task-inserts.js';
 import { BoocoderError } from '../errors.js';
+import type { SubtaskScopes } from '../subtasks/scope-tokens.js';
 import { AcpBackend } from './acp/backend.js';
 import type { WarmSessions } from './acp/warm-sessions.js';
 import type { AgentBackend } from './agent-backend.js';
@@ -21,11 +22,12 @@ export interface AgentBackendsOptions {
   config: Pick<Config, 'home' | 'childEnv' | 'taskTimeoutMs'>;
   warmSessions?: WarmSessions;
   opencodeServer?: OpencodeServerHolder;
+  subtaskScopes?: SubtaskScopes;
 }
 
 export function createAgentBackends(o: AgentBackendsOptions): AgentBackends {
   return {
-    acp: new AcpBackend({ config: o.config, warmSessions: o.warmSessions }),
+    acp: new AcpBackend({ config: o.config, warmSessions: o.warmSessions, subtaskScopes: o.subtaskScopes }),
     pty: new HeadlessBackend({ db: o.db, config: o.config, path: 'pty' }),
     // Qwen Code's own path is its headless stream-json run: the headless backend, under its own name.
     qwen: new HeadlessBackend({ db: o.db, config: o.config, path: 'qwen' }),

@@ -60,7 +60,13 @@ export interface ProbeOptions {
  * Without a handshake: built-in agents that take MCP servers in ACP session/new (all five do). Custom agents stay false
  * until the ACP initialize handshake reports mcpCapabilities (issue 3).
  */
-const KNOWN_MCP_CLIENTS = new Set(['opencode', 'claude', 'codex', 'gemini', 'qwen']);
+export const KNOWN_MCP_CLIENTS: ReadonlySet<string> = new Set([
+  'opencode',
+  'claude',
+  'codex',
+  'gemini',
+  'qwen',
+]);
 
 const SEMVERISH = /(?<![\w.])v?(\d+\.\d+(?:\.\d+)?(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?)/;
 

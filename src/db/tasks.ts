@@ -44,6 +44,8 @@ export interface TaskFilter {
   sessionId?: string;
   state?: TaskState;
   agent?: string;
+  /** Only the sub-tasks queued under this task. */
+  parentTaskId?: string;
   afterSeq?: number;
   limit: number;
 }
@@ -53,9 +55,17 @@ export async function listTasks(db: Queryable, f: TaskFilter): Promise<Task[]> {
     `SELECT * FROM tasks
       WHERE ($1::uuid IS NULL OR project_id = $1) AND ($2::uuid IS NULL OR session_id = $2)
         AND ($3::text IS NULL OR state = $3) AND ($4::text IS NULL OR agent = $4)
-        AND seq > $5
+        AND seq > $5 AND ($7::uuid IS NULL OR parent_task_id = $7)
       ORDER BY seq LIMIT $6`,
-    [f.projectId ?? null, f.sessionId ?? null, f.state ?? null, f.agent ?? null, f.afterSeq ?? 0, f.limit],
+    [
+      f.projectId ?? null,
+      f.sessionId ?? null,
+      f.state ?? null,
+      f.agent ?? null,
+      f.afterSeq ?? 0,
+      f.limit,
+      f.parentTaskId ?? null,
+    ],
   );
   return rows.map((r) => toCamel<Task>(r));
 }
@@ -237,6 +247,35 @@ export async function requestTaskCancel(db: Queryable, id: string): Promise<Task
   if (task?.state === 'running' || task?.state === 'blocked')
     await db.query('SELECT pg_notify($1, $2)', [TASKS_CANCEL_CHANNEL, id]);
   return task;
+}
+
+/**
+ * The sub-tasks, their sub-tasks and so on of a task that are still live (pending, running,
+ * blocked). UNION, not UNION ALL: a cycle in parent_task_id cannot make the recursion endless.
+ */
+export async function liveDescendantIds(db: Queryable, id: string): Promise<string[]> {
+  const { rows } = await db.query<{ id: string }>(
+    `WITH RECURSIVE d(id) AS (
+       SELECT id FROM tasks WHERE parent_task_id = $1
+       UNION SELECT t.id FROM tasks t JOIN d ON t.parent_task_id = d.id)
+     SELECT t.id FROM tasks t JOIN d ON t.id = d.id
+      WHERE t.state IN ('pending', 'running', 'blocked') ORDER BY t.seq`,
+    [id],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** How many ancestors a task has (0 for a top-level task), and how many children it has queued. */
+export async function familyCounts(db: Queryable, id: string): Promise<{ depth: number; children: number }> {
+  const { rows } = await db.query<{ depth: string; children: string }>(
+    `WITH RECURSIVE a(id, parent, n) AS (
+       SELECT id, parent_task_id, 0 FROM tasks WHERE id = $1
+       UNION ALL SELECT t.id, t.parent_task_id, a.n + 1 FROM tasks t JOIN a ON t.id = a.parent WHERE a.n < 100)
+     SELECT (SELECT max(n) FROM a) AS depth,
+            (SELECT count(*) FROM tasks WHERE parent_task_id = $1) AS children`,
+    [id],
+  );
+  return { depth: Number(rows[0]?.depth ?? 0), children: Number(rows[0]?.children ?? 0) };
 }
 
 /** Of the given running task ids, those whose cancellation was requested. */

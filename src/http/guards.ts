@@ -126,6 +126,11 @@ export function tokensEqual(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
 
+/** The token of an `Authorization: Bearer <token>` header, if it is one. */
+export function bearerToken(authorization: string | undefined): string | undefined {
+  return /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? '')?.[1];
+}
+
 /**
  * Blocks other local users and processes (and, off loopback, the network) from driving the
  * server without the token. Without a configured token every request passes: assertSafeBind
@@ -133,8 +138,7 @@ export function tokensEqual(given: string, expected: string): boolean {
  */
 export function checkBearerToken(authorization: string | undefined, token: string | undefined): GuardResult {
   if (token === undefined) return { ok: true };
-  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? '');
-  const given = match?.[1];
+  const given = bearerToken(authorization);
   if (given !== undefined && tokensEqual(given, token)) return { ok: true };
   return {
     ok: false,

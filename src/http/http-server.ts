@@ -12,11 +12,13 @@ import type { Logger } from '../log.js';
 import {
   allowedHostHeaders,
   assertSafeBind,
+  bearerToken,
   bracketIpv6,
   checkRequest,
   type GuardPolicy,
   isWildcardHost,
   normaliseOrigin,
+  tokensEqual,
 } from './guards.js';
 import {
   containsInitialize,
@@ -45,6 +47,18 @@ export interface HttpServerOptions {
   hasSubscriptions?: (server: McpServer) => boolean;
   maxBodyBytes?: number;
   logger: Logger;
+  createMcpServer: () => McpServer;
+  /**
+   * Resolves a bearer token that is not the daemon's own: a grant (a credential scoped to one task,
+   * whose connections get only its own tools), 'refused' (such a credential, but no longer valid),
+   * or undefined (not one).
+   */
+  scopedCredential?: (token: string) => Promise<ScopedGrant | 'refused' | undefined>;
+}
+
+export interface ScopedGrant {
+  /** Binds sessions to the credential: a session opened under it answers no other credential. */
+  principal: string;
   createMcpServer: () => McpServer;
 }
 
@@ -109,6 +123,20 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     logger,
   });
 
+  /** A session answers only the credential that opened it (a scoped token cannot ride a full session). */
+  const sessionFor = (id: string, grant: ScopedGrant | undefined): HttpSession | undefined => {
+    const session = sessions.get(id);
+    return session && session.principal === (grant?.principal ?? '') ? session : undefined;
+  };
+
+  const scopedGrant = async (authorization: string | undefined) => {
+    const given = bearerToken(authorization);
+    if (given === undefined || !options.scopedCredential) return undefined;
+    // The daemon's own token is never looked up as a scoped one.
+    if (token !== undefined && tokensEqual(given, token)) return undefined;
+    return options.scopedCredential(given);
+  };
+
   const handleSessionRequest = async (
     req: IncomingMessage,
     res: ServerResponse,
@@ -120,7 +148,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     await session.transport.handleRequest(req, res, body);
   };
 
-  const handlePost = async (req: IncomingMessage, res: ServerResponse) => {
+  const handlePost = async (req: IncomingMessage, res: ServerResponse, grant: ScopedGrant | undefined) => {
     const body = await readJsonBody(req, maxBodyBytes);
     if (body.kind === 'too-large') {
       // Close the connection: the rest of the oversized body is never read.
@@ -133,7 +161,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     }
     const sessionId = header(req, 'mcp-session-id');
     if (sessionId !== undefined) {
-      const session = sessions.get(sessionId);
+      const session = sessionFor(sessionId, grant);
       if (!session) {
         sendRpcError(res, 404, -32001, 'session not found; start a new session with initialize');
         return;
@@ -145,7 +173,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       sendRpcError(res, 400, -32000, 'bad request: no Mcp-Session-Id header; send initialize first');
       return;
     }
-    const session = await sessions.open();
+    const session = await sessions.open(grant?.principal, grant?.createMcpServer);
     if (!session) {
       logger.warn('http session refused: too many sessions', { maxSessions: options.maxSessions });
       sendRpcError(res, 503, -32000, 'too many sessions with requests in flight; retry in a moment');
@@ -156,7 +184,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     if (session.id === undefined) await sessions.close(session, 'initialize failed');
   };
 
-  const handleMcp = async (req: IncomingMessage, res: ServerResponse) => {
+  const handleMcp = async (req: IncomingMessage, res: ServerResponse, grant: ScopedGrant | undefined) => {
     if (req.method === 'OPTIONS') {
       res.writeHead(204, {
         'Access-Control-Allow-Methods': 'GET, POST, DELETE',
@@ -167,14 +195,14 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       res.end();
       return;
     }
-    if (req.method === 'POST') return handlePost(req, res);
+    if (req.method === 'POST') return handlePost(req, res, grant);
     if (req.method === 'GET' || req.method === 'DELETE') {
       const sessionId = header(req, 'mcp-session-id');
       if (sessionId === undefined) {
         sendRpcError(res, 400, -32000, 'bad request: the Mcp-Session-Id header is required');
         return;
       }
-      const session = sessions.get(sessionId);
+      const session = sessionFor(sessionId, grant);
       if (!session) {
         sendRpcError(res, 404, -32001, 'session not found; start a new session with initialize');
         return;
@@ -188,6 +216,20 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     const path = new URL(req.url ?? '/', 'http://placeholder').pathname;
     // /healthz needs no token (it reveals only a pid) and a preflight never carries one.
     const skipToken = path === '/healthz' || req.method === 'OPTIONS';
+    const grant = skipToken ? undefined : await scopedGrant(header(req, 'authorization'));
+    if (grant === 'refused') {
+      applyCors(req, res);
+      sendRpcError(
+        res,
+        401,
+        -32000,
+        'unauthorized: this scoped credential is no longer valid (its task ended)',
+        {
+          'WWW-Authenticate': 'Bearer realm="boocoder"',
+        },
+      );
+      return;
+    }
     const verdict = checkRequest(
       {
         host: header(req, 'host'),
@@ -195,7 +237,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         authorization: header(req, 'authorization'),
       },
       policy,
-      { skipToken },
+      // Host and Origin are still checked for a scoped credential; it replaces only the token check.
+      { skipToken: skipToken || grant !== undefined },
     );
     if (!verdict.ok) {
       logger.debug('http request refused', { status: verdict.status, method: req.method, path });
@@ -221,7 +264,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       sendRpcError(res, 404, -32000, 'not found: the MCP endpoint is /mcp');
       return;
     }
-    await handleMcp(req, res);
+    await handleMcp(req, res, grant);
   };
 
   const server = createServer((req, res) => {

@@ -29,6 +29,8 @@ export interface HttpSession {
   used: boolean;
   lastActive: number;
   closed: boolean;
+  /** Who opened it: '' for the daemon's own token, else a scoped credential's principal (a task id). */
+  readonly principal: string;
 }
 
 /** What a response on a session is: a request being answered, or a GET event stream. */
@@ -52,7 +54,7 @@ export interface SessionRegistry {
    * Opens a session slot for an `initialize` request, evicting the least recently active evictable
    * session when maxSessions are open; undefined when none can be evicted.
    */
-  open(): Promise<HttpSession | undefined>;
+  open(principal?: string, createServer?: () => McpServer): Promise<HttpSession | undefined>;
   /** Counts `res` as activity on the session until it closes. */
   track(session: HttpSession, res: ServerResponse, kind: ResponseKind): void;
   /** Records that the client sent a request beyond initialize: it earns the full idle time. */
@@ -104,16 +106,17 @@ export function createSessionRegistry(options: SessionRegistryOptions): SessionR
     return oldest;
   };
 
-  const open = async (): Promise<HttpSession | undefined> => {
+  const open = async (principal = '', createServer = createMcpServer): Promise<HttpSession | undefined> => {
     while (all.size >= maxSessions) {
       const victim = evictable();
       if (!victim) return undefined;
       logger.info('http session evicted to make room for a new client', { sessionId: victim.id });
       await close(victim, 'evicted');
     }
-    const server = createMcpServer();
+    const server = createServer();
     const session: HttpSession = {
       server,
+      principal,
       open: 0,
       inFlight: 0,
       used: false,

@@ -98,6 +98,21 @@ function refuseResolvedPath(resolved: string, worktree: string, writes: boolean)
 }
 
 /**
+ * boocoder's own sub-task tools, as agents title their calls: `boocoder_new_task` (opencode's MCP
+ * tool naming), `mcp__boocoder__new_task` (Claude Code's), `boocoder__new_task` or `new_task
+ * (boocoder MCP Server)` (Gemini CLI's). Only opencode's form is exercised by a real agent in the tests
+ * so far. They are allowed unattended: the server side confines them to the task's
+ * own children in its own project (services/subtasks.ts). A title is the agent's word, so a
+ * tool mislabelled this way gains nothing the agent could not already do.
+ */
+const SUBTASK_TOOL_TITLE =
+  /^(?:mcp__boocoder__|boocoder__?)(?:new_task|get_task|list_tasks|list_pending_changes)$|^(?:new_task|get_task|list_tasks|list_pending_changes) \(boocoder MCP Server\)$/;
+
+export function isSubtaskToolCall(title: string | null | undefined, locations: number): boolean {
+  return locations === 0 && typeof title === 'string' && SUBTASK_TOOL_TITLE.test(title);
+}
+
+/**
  * The default policy on strings only. `worktree` is the worktree's real path; each location's
  * `resolved` is its real path (symlinks followed), so a symlink planted in the worktree that
  * points out of it (`src -> /etc`, `notes.txt -> ~/.ssh/authorized_keys`) or into `.git`

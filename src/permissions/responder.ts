@@ -11,7 +11,9 @@ import { permissionEvent } from '../agents/acp/events.js';
 import { type AgentEventSink, emitTo } from '../agents/agent-events.js';
 import type { Logger } from '../log.js';
 import {
+  allow,
   choosePermission,
+  isSubtaskToolCall,
   judgeToolCall,
   MAX_LOCATIONS,
   type PermissionVerdict,
@@ -59,6 +61,8 @@ export async function judgePermissionRequest(
   const worktree = await realpath(cwd).catch(() => null);
   if (worktree === null) return refuse('the worktree does not resolve');
   const locations = toolCall.locations ?? [];
+  if (isSubtaskToolCall(toolCall.title, locations.length))
+    return allow('a boocoder sub-task tool, confined by its scoped credential');
   if (locations.length > MAX_LOCATIONS) return refuse('the tool call names too many locations');
   const resolved = await Promise.all(
     locations.map(async ({ path }) => ({

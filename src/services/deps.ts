@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/db.js';
 import type { SlotReserver } from '../dispatcher/slot-reservation.js';
 import type { Logger } from '../log.js';
+import type { SubtaskScopes } from '../subtasks/scope-tokens.js';
 import type { TaskEvents } from './task-events.js';
 
 export interface Deps {
@@ -21,4 +22,6 @@ export interface Deps {
   opencodeServer?: OpencodeServerHolder;
   /** This process's dispatcher, when it runs one: new_task hands it tasks directly (claim at insert). */
   dispatcher?: SlotReserver;
+  /** Credentials scoped to one running task, for agents that queue sub-tasks (src/subtasks/). */
+  subtaskScopes?: SubtaskScopes;
 }

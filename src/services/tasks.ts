@@ -242,13 +242,34 @@ export async function waitForTask(
   }
 }
 
+/** The most children get_task shows; list_tasks with parent_task_id pages through all of them. */
+export const MAX_CHILDREN_SHOWN = 100;
+
+/** A task (optionally waited for) with its sub-tasks, oldest first (at most MAX_CHILDREN_SHOWN). */
+export async function getTaskWithChildren(
+  deps: Deps,
+  id: string,
+  waited?: { waitS: number; opts: Parameters<typeof waitForTask>[3] },
+): Promise<{ task: Task; pendingChanges: number; children: Task[] }> {
+  const found = waited ? await waitForTask(deps, id, waited.waitS, waited.opts) : await getTask(deps, id);
+  const children = await tasks.listTasks(deps.db, { parentTaskId: id, limit: MAX_CHILDREN_SHOWN });
+  return { ...found, children };
+}
+
 export async function listTasks(deps: Deps, f: tasks.TaskFilter): Promise<Task[]> {
   return tasks.listTasks(deps.db, f);
 }
 
-/** Cancels a pending task at once; a running one is stopped by its dispatcher (kills the agent). */
+/**
+ * Cancels a pending task at once; a running one is stopped by its dispatcher (kills the agent).
+ * Its live descendants are cancelled likewise.
+ */
 export async function cancelTask(deps: Deps, id: string): Promise<Task> {
   const task = await tasks.requestTaskCancel(deps.db, id);
+  // Its sub-tasks go too (even when it had already ended): whoever cancels a task wants none of the
+  // work it set going. Its scoped credential is dead from here on, so it can queue no new ones.
+  for (const child of await tasks.liveDescendantIds(deps.db, id))
+    await tasks.requestTaskCancel(deps.db, child);
   if (!task) {
     const existing = await tasks.findTask(deps.db, id);
     if (!existing) throw new BoocoderError('E_TASK_NOT_FOUND', `no task has id ${id}`);

@@ -1,7 +1,7 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { Deps } from '../services/deps.js';
-import { getTask, waitForTask } from '../services/tasks.js';
+import { getTaskWithChildren, MAX_CHILDREN_SHOWN } from '../services/tasks.js';
 import { runTool, toolResult } from './result.js';
 import { taskView, toTaskView } from './views.js';
 
@@ -26,33 +26,51 @@ export function registerGetTaskTool(server: McpServer, deps: Deps): void {
           .optional()
           .describe(`Seconds to wait for the task to finish (0-${MAX_WAIT_S})`),
       },
-      outputSchema: { ...taskView.shape, pending_changes: z.number(), finished: z.boolean() },
+      outputSchema: {
+        ...taskView.shape,
+        pending_changes: z.number(),
+        finished: z.boolean(),
+        children: z
+          .array(z.object({ task_id: z.string(), state: z.string(), agent: z.string().nullable() }))
+          .describe(
+            `Its sub-tasks, oldest first (at most ${MAX_CHILDREN_SHOWN}; list_tasks parent_task_id has all)`,
+          ),
+      },
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     (args, extra) =>
       runTool(deps.logger, async () => {
         const progressToken = extra._meta?.progressToken;
-        const result = args.wait_s
-          ? await waitForTask(deps, args.task_id, args.wait_s, {
-              signal: extra.signal,
-              onTick: async (task, elapsedMs) => {
-                if (progressToken === undefined) return;
-                await extra.sendNotification({
-                  method: 'notifications/progress',
-                  params: {
-                    progressToken,
-                    progress: Math.floor(elapsedMs / 1000),
-                    total: args.wait_s,
-                    // What the agent is doing (its transcript's latest tool call), not a counter.
-                    message: task.state === 'running' && task.nowDoing ? task.nowDoing : `task ${task.state}`,
+        const result = await getTaskWithChildren(
+          deps,
+          args.task_id,
+          args.wait_s
+            ? {
+                waitS: args.wait_s,
+                opts: {
+                  signal: extra.signal,
+                  onTick: async (task, elapsedMs) => {
+                    if (progressToken === undefined) return;
+                    await extra.sendNotification({
+                      method: 'notifications/progress',
+                      params: {
+                        progressToken,
+                        progress: Math.floor(elapsedMs / 1000),
+                        total: args.wait_s,
+                        // What the agent is doing (its transcript's latest tool call), not a counter.
+                        message:
+                          task.state === 'running' && task.nowDoing ? task.nowDoing : `task ${task.state}`,
+                      },
+                    });
                   },
-                });
-              },
-            })
-          : await getTask(deps, args.task_id);
+                },
+              }
+            : undefined,
+        );
         const view = toTaskView(result.task);
         const finished = ['completed', 'failed', 'cancelled'].includes(result.task.state);
-        return toolResult({ ...view, pending_changes: result.pendingChanges, finished });
+        const children = result.children.map((c) => ({ task_id: c.id, state: c.state, agent: c.agent }));
+        return toolResult({ ...view, pending_changes: result.pendingChanges, finished, children });
       }),
   );
 }

@@ -12,10 +12,11 @@ export function registerListTasksTool(server: McpServer, deps: Deps): void {
     'list_tasks',
     {
       title: 'List tasks',
-      description: `Tasks in queue order, filtered by project, session, state (${TASK_STATES.join(', ')}) or agent; paged by cursor.`,
+      description: `Tasks in queue order, filtered by project, session, parent task (its sub-tasks), state (${TASK_STATES.join(', ')}) or agent; paged by cursor.`,
       inputSchema: {
         project_id: z.uuid().optional(),
         session_id: z.uuid().optional(),
+        parent_task_id: z.uuid().optional().describe('Only the sub-tasks of this task'),
         state: z
           .string()
           .max(20)
@@ -37,6 +38,7 @@ export function registerListTasksTool(server: McpServer, deps: Deps): void {
         const rows = await listTasks(deps, {
           projectId: args.project_id,
           sessionId: args.session_id,
+          parentTaskId: args.parent_task_id,
           state: args.state as TaskState | undefined,
           agent: args.agent,
           afterSeq: decodeCursor(args.cursor),

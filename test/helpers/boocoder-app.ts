@@ -14,6 +14,7 @@ import type { Db } from '../../src/db/db.js';
 import { type RunningHttpServer, startHttpServer } from '../../src/http/http-server.js';
 import { createLogger } from '../../src/log.js';
 import { createServer } from '../../src/server.js';
+import { scopedCredentialResolver } from '../../src/subtasks/scoped-server.js';
 import { acpTestAgentSpec } from '../fixtures/acp-test-agent.js';
 
 export interface TestBoocoder {
@@ -73,7 +74,9 @@ export async function startTestBoocoder(
     sessionIdleMs: 60_000,
     logger,
     createMcpServer: () => createServer(app.deps),
+    scopedCredential: scopedCredentialResolver(app.deps),
   });
+  if (app.deps.subtaskScopes) app.deps.subtaskScopes.endpointUrl = http.url;
   return {
     home,
     config,

@@ -5,8 +5,10 @@
  */
 import type { Config } from '../../config.js';
 import { continuableSessionId } from '../../db/agent-sessions.js';
+import type { SubtaskScopes } from '../../subtasks/scope-tokens.js';
 import type { AgentBackend, AgentTurnResult, BackendSession, TurnRequest } from '../agent-backend.js';
 import { buildAgentEnv } from '../agent-env.js';
+import { boocoderMcpServers, retargetChatToken } from './boocoder-mcp.js';
 import { cancelledBeforeSession, openGatedAcpSession } from './driver.js';
 import type { WarmLease, WarmSessions } from './warm-sessions.js';
 
@@ -14,6 +16,8 @@ export interface AcpBackendOptions {
   config: Pick<Config, 'home' | 'childEnv' | 'taskTimeoutMs'>;
   /** Live sessions kept between a chat's tasks; without it every task starts its agent and stops it after. */
   warmSessions?: WarmSessions | undefined;
+  /** Scoped credentials for boocoder as the agent's MCP server (sub-tasks); without it, none. */
+  subtaskScopes?: SubtaskScopes | undefined;
 }
 
 /** A session that never started: the task was stopped before the agent had one. */
@@ -29,17 +33,24 @@ export class AcpBackend implements AgentBackend {
   constructor(private readonly o: AcpBackendOptions) {}
 
   async openSession(r: TurnRequest): Promise<BackendSession> {
-    const options = this.openOptions(r);
+    const base = this.openOptions(r);
+    // A new session gets a fresh token (minted only then); a warm one keeps its token, now for this task.
+    retargetChatToken(this.o.subtaskScopes, r.task);
+    const open = () =>
+      openGatedAcpSession({
+        ...base,
+        mcpServers: boocoderMcpServers(this.o.subtaskScopes, r.spec.name, r.task),
+      });
     const pool = this.o.warmSessions;
     const key = { chatId: r.task.chatId as string, agent: r.spec.name };
     if (!pool) {
-      const session = await openGatedAcpSession(options);
+      const session = await open();
       if (!session) return cancelledSession;
       return new AcpTaskSession(r, this.o.config.taskTimeoutMs, { session, reused: false }, () =>
         session.close(),
       );
     }
-    const lease = await pool.acquire(key, r.configHash, () => openGatedAcpSession(options));
+    const lease = await pool.acquire(key, r.configHash, open);
     if (!lease) return cancelledSession;
     return new AcpTaskSession(r, this.o.config.taskTimeoutMs, lease, () => pool.release(key, lease.session));
   }

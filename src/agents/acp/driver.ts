@@ -51,6 +51,8 @@ export interface RunAcpTaskOptions extends SessionConfigChoice {
   onSpawn?: (pid: number) => void | Promise<void>;
   /** The chat's earlier session to continue (session/load) instead of starting a new one. */
   resumeSessionId?: string | undefined;
+  /** MCP servers the agent connects to for this session (boocoder itself: src/subtasks/). */
+  mcpServers?: acp.McpServer[];
 }
 
 async function assertDirectory(cwd: string): Promise<void> {

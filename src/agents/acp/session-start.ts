@@ -27,6 +27,7 @@ export async function startAcpSession(
     cwd: string;
     resumeSessionId: string | undefined;
     canLoad: boolean;
+    mcpServers: acp.McpServer[];
     untilStopped: <T>(work: Promise<T>) => Promise<T>;
     log: Logger;
   },
@@ -37,7 +38,7 @@ export async function startAcpSession(
         agent.request(acp.methods.agent.session.load, {
           sessionId: o.resumeSessionId,
           cwd: o.cwd,
-          mcpServers: [],
+          mcpServers: o.mcpServers,
         }),
       );
       return { response: { ...loaded, sessionId: o.resumeSessionId }, resumed: true };
@@ -49,7 +50,7 @@ export async function startAcpSession(
     }
   }
   const created = await o.untilStopped(
-    agent.request(acp.methods.agent.session.new, { cwd: o.cwd, mcpServers: [] }),
+    agent.request(acp.methods.agent.session.new, { cwd: o.cwd, mcpServers: o.mcpServers }),
   );
   return { response: created, resumed: false };
 }

@@ -26,6 +26,8 @@ export interface OpenAcpSessionOptions extends SessionConfigChoice {
   reachedSession?: FirstStartRelease;
   /** The chat's earlier session to continue with session/load (see session-start.ts). */
   resumeSessionId?: string | undefined;
+  /** Given on session/new and session/load (see RunAcpTaskOptions.mcpServers). */
+  mcpServers?: acp.McpServer[];
   killGraceMs?: number;
   maxOutputChars?: number;
 }

@@ -125,6 +125,7 @@ export class AcpSession {
         cwd: this.options.cwd,
         resumeSessionId: this.options.resumeSessionId,
         canLoad: init.agentCapabilities?.loadSession === true,
+        mcpServers: this.options.mcpServers ?? [],
         untilStopped,
         log: this.log,
       });
