@@ -2,7 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import { MAX_CONTENDERS, MIN_CONTENDERS, newArena } from '../services/arenas.js';
 import type { Deps } from '../services/deps.js';
-import { AGENT_NAME, MAX_INPUT_CHARS, runTool, toolResult } from './result.js';
+import { AGENT_NAME, clientRoots, MAX_INPUT_CHARS, runTool, toolResult } from './result.js';
 
 const contender = z
   .object({
@@ -46,10 +46,7 @@ export function registerNewArenaTool(server: McpServer, deps: Deps): void {
     },
     (args) =>
       runTool(deps.logger, async () => {
-        const roots = async () => {
-          if (!server.server.getClientCapabilities()?.roots) return [];
-          return (await server.server.listRoots(undefined, { timeout: 5000 })).roots;
-        };
+        const roots = clientRoots(server);
         const { arena, tasks } = await newArena(
           deps,
           {

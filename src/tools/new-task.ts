@@ -2,7 +2,7 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { Deps } from '../services/deps.js';
 import { queueTask } from '../services/tasks.js';
-import { AGENT_NAME, MAX_INPUT_CHARS, runTool, toolResult } from './result.js';
+import { AGENT_NAME, clientRoots, MAX_INPUT_CHARS, runTool, toolResult } from './result.js';
 
 const MAX_FEATURES = 32;
 /** A value id an agent offers (model, mode, thought level, option): the agent checks it at run time. */
@@ -113,10 +113,7 @@ export function registerNewTaskTool(server: McpServer, deps: Deps): void {
     },
     (args) =>
       runTool(deps.logger, async () => {
-        const roots = async () => {
-          if (!server.server.getClientCapabilities()?.roots) return [];
-          return (await server.server.listRoots(undefined, { timeout: 5000 })).roots;
-        };
+        const roots = clientRoots(server);
         const q = await queueTask(
           deps,
           {

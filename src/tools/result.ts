@@ -1,5 +1,6 @@
 /** Shapes tool results: structuredContent plus a JSON text copy (Claude Code shows the model only text). */
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { CallToolResult, Root } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { isBoocoderError, toPublicError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -35,3 +36,14 @@ export const MAX_INPUT_CHARS = 256 * 1024;
 export const AGENT_NAME = z
   .string()
   .regex(/^[a-z][a-z0-9_-]{0,63}$/, 'agent names are lowercase letters, digits, - and _ (e.g. opencode)');
+
+/**
+ * The client's roots (its open folders), asked only when it offers them: new_task and new_arena
+ * take the project from them when the call names none.
+ */
+export function clientRoots(server: McpServer): () => Promise<Root[]> {
+  return async () => {
+    if (!server.server.getClientCapabilities()?.roots) return [];
+    return (await server.server.listRoots(undefined, { timeout: 5000 })).roots;
+  };
+}
