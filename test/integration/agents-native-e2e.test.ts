@@ -82,6 +82,16 @@ for (const w of WIRES) {
         expect(session.input_tokens).toBe(2 * w.usage.input);
         expect(session.output_tokens).toBe(2 * w.usage.output);
       }
+      // Its turn feeds the task's transcript like the other backends': the write, its outcome, usage.
+      const transcript = await callOk<{ events: { kind: string; data: Record<string, unknown> }[] }>(
+        client,
+        'get_transcript',
+        { task_id: queued[0]?.task_id },
+      );
+      expect(transcript.events.map((ev) => ev.data)).toContainEqual(
+        expect.objectContaining({ toolKind: 'edit', paths: ['hello.txt'], status: 'completed' }),
+      );
+      expect(transcript.events.some((ev) => ev.kind === 'usage')).toBe(true);
       const task = await e.boo.app.deps.db.query<{ execution_path: string; cost_tokens: number }>(
         'SELECT execution_path, cost_tokens FROM tasks WHERE id = $1',
         [queued[0]?.task_id],

@@ -89,6 +89,7 @@ class NativeTaskSession implements BackendSession {
       commandTimeoutMs: Math.min(o.config.taskTimeoutMs, 10 * 60_000),
       logger: i.logger,
       taskId: i.task.id,
+      ...(i.onEvent ? { onEvent: i.onEvent } : {}),
     });
     await saveNativeConversation(o.db, chatId, i.spec.name, {
       api: wire.api,

@@ -8,6 +8,7 @@ import type * as acp from '@agentclientprotocol/sdk/unstable';
 import type { Logger } from '../../log.js';
 import type { PermissionAsker } from '../../permissions/responder.js';
 import type { TurnStopReason } from '../agent-backend.js';
+import { type AgentEventSink, emitTo, toolEvent, usageEvent } from '../agent-events.js';
 import { NATIVE_TOOLS, runTool, safePath, worktreeRoot } from './tools.js';
 import type { ModelWire, ToolCall } from './wire.js';
 
@@ -30,6 +31,8 @@ export interface NativeTurnOptions {
   commandTimeoutMs: number;
   logger: Logger;
   taskId: string;
+  /** The task's transcript: the model's text, each tool call and its outcome, usage per step. */
+  onEvent?: AgentEventSink;
 }
 
 export interface NativeTurn {
@@ -86,6 +89,23 @@ async function permitted(o: NativeTurnOptions, call: ToolCall, kind: 'edit' | 'd
   return answer.outcome.outcome === 'selected' && answer.outcome.optionId === 'allow';
 }
 
+/** Runs one tool call and reports it to the transcript: started, then completed or failed. */
+async function runReportedCall(o: NativeTurnOptions, root: string, call: ToolCall): Promise<string> {
+  const tool = NATIVE_TOOLS.find((t) => t.name === call.name);
+  const path = typeof call.args.path === 'string' ? call.args.path : undefined;
+  const fields = {
+    id: call.id,
+    toolKind: tool?.acts ?? call.name,
+    title: `${call.name}${path ? ` ${path}` : ''}`,
+    paths: path ? [path] : [],
+    command: call.args.command,
+  };
+  emitTo(o.onEvent, toolEvent({ ...fields, status: 'in_progress' }));
+  const result = await runCall(o, root, call);
+  emitTo(o.onEvent, toolEvent({ ...fields, status: result.startsWith('error:') ? 'failed' : 'completed' }));
+  return result;
+}
+
 async function runCall(o: NativeTurnOptions, root: string, call: ToolCall): Promise<string> {
   const tool = NATIVE_TOOLS.find((t) => t.name === call.name);
   // A path the policy refuses never reaches the human: nobody is asked to allow `../.ssh/x`.
@@ -138,10 +158,14 @@ export async function runNativeTurn(o: NativeTurnOptions): Promise<NativeTurn> {
     turn.steps += 1;
     turn.inputTokens += step.inputTokens;
     turn.outputTokens += step.outputTokens;
-    if (step.text) turn.text = step.text;
+    emitTo(o.onEvent, usageEvent({ inputTokens: step.inputTokens, outputTokens: step.outputTokens }));
+    if (step.text) {
+      turn.text = step.text;
+      emitTo(o.onEvent, { kind: 'message', text: step.text });
+    }
     if (step.calls.length === 0) return turn;
     const results: { id: string; text: string }[] = [];
-    for (const call of step.calls) results.push({ id: call.id, text: await runCall(o, root, call) });
+    for (const call of step.calls) results.push({ id: call.id, text: await runReportedCall(o, root, call) });
     o.wire.addToolResults(o.messages, results);
   }
 }
