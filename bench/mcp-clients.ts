@@ -16,7 +16,7 @@ import { baseEnv, freePort, stopChild } from './serve-process.js';
 import { waitFor } from './stats.js';
 
 export const EVERYTHING_NAME = `server-everything ${packageVersion('@modelcontextprotocol/server-everything')}`;
-const EVERYTHING_BIN = join(
+export const EVERYTHING_BIN = join(
   REPO_ROOT,
   'node_modules',
   '@modelcontextprotocol',

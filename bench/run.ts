@@ -19,6 +19,7 @@ import { describeMachine, loadNow } from './machine.js';
 import { formatTable, type Metric, ratioOf, verdictOf } from './report.js';
 import { progress } from './stats.js';
 import { changeCaptureSuite } from './suite-capture.js';
+import { firstContactSuite } from './suite-first-contact.js';
 import { mcpSuite } from './suite-mcp.js';
 import { memorySuite } from './suite-memory.js';
 import { pickupSuite, throughputSuite } from './suite-queue.js';
@@ -32,6 +33,7 @@ const SUITES: readonly Suite[] = [
   taskStartSuite,
   changeCaptureSuite,
   memorySuite,
+  firstContactSuite,
   soakSuite,
 ];
 
