@@ -3,7 +3,7 @@
  * (metric, boocoder, peer, ratio, target, met?) on stdout and writes the results as JSON to
  * bench/results/. Progress goes to stderr.
  *
- *   npm run bench                          every suite (about 6 minutes on 2 cores)
+ *   npm run bench                          every suite (about 8 minutes on 2 cores)
  *   npm run bench -- --only pickup,mcp     a subset (names: see --list)
  *   npm run bench -- --skip memory         everything but some
  *   npm run bench -- --quick               fewer samples: checks the suite works, numbers are rough
