@@ -92,14 +92,24 @@ for (const w of WIRES) {
         expect.objectContaining({ toolKind: 'edit', paths: ['hello.txt'], status: 'completed' }),
       );
       expect(transcript.events.some((ev) => ev.kind === 'usage')).toBe(true);
-      const task = await e.boo.app.deps.db.query<{ execution_path: string; cost_tokens: number }>(
-        'SELECT execution_path, cost_tokens FROM tasks WHERE id = $1',
-        [queued[0]?.task_id],
-      );
+      const task = await e.boo.app.deps.db.query<{
+        execution_path: string;
+        cost_tokens: number;
+        cost: number;
+        cost_currency: string;
+      }>('SELECT execution_path, cost_tokens, cost, cost_currency FROM tasks WHERE id = $1', [
+        queued[0]?.task_id,
+      ]);
       expect(task.rows[0]).toMatchObject({
         execution_path: 'native',
         cost_tokens: 2 * (w.usage.input + w.usage.output),
+        cost_currency: 'USD',
       });
+      // From the config's prices: 2 and 10 USD per million input and output tokens, two model calls.
+      expect(Number(task.rows[0]?.cost)).toBeCloseTo(
+        (2 * w.usage.input * 2 + 2 * w.usage.output * 10) / 1e6,
+        9,
+      );
     }, 240_000);
 
     it('hands a failing command back to the model with its exit code; the task completes without changes', async () => {
