@@ -70,6 +70,9 @@ export async function startAgentBoocoder(db: Db, options: AgentBoocoderOptions):
     const configFile = join(await repos.dir(), 'config.json');
     await writeFile(configFile, JSON.stringify(options.config(models)));
     boo = await startTestBoocoder(db, {
+      // The flows check that each chat's agent stays warm; three real agents (500-800 MB each)
+      // would pass the default memory cap and one would be closed. The cap has its own test.
+      BOOCODER_MAX_WARM_AGENT_MEMORY_MB: '0',
       ...options.env,
       // The "user" whose login agent-env links in: never the real home of whoever runs the tests.
       HOME: user.path,
