@@ -149,6 +149,8 @@ program
   .action(async (path?: string) => {
     const { config } = setup();
     const trusted = await trustRepository(config.home, path ?? process.cwd()).catch(fail);
+    // A command for a human at a terminal (like status, stop and logs): its answer goes to stdout;
+    // only `stdio` speaks MCP there.
     process.stdout.write(describeTrusted(trusted));
   });
 
