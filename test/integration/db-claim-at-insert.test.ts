@@ -190,7 +190,13 @@ describeEachDatabase('claim at insert', (ctx) => {
     await ctx.db.query(`UPDATE tasks SET state = 'completed', lease_owner = NULL WHERE input = 'elsewhere'`);
     await ctx.db.query(`SELECT pg_notify('tasks_new', '')`);
     await waitFor('the queued task to run', () => runs.includes('queued'), 10_000);
-    expect(await readTask(ctx.db, queued.task.id)).toMatchObject({ state: 'completed', attempts: 1 });
+    // The runner records the run before its finish is committed: wait for the row, not the record.
+    let task = await readTask(ctx.db, queued.task.id);
+    for (let i = 0; i < 100 && task?.state === 'running'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      task = await readTask(ctx.db, queued.task.id);
+    }
+    expect(task).toMatchObject({ state: 'completed', attempts: 1 });
   });
 
   it('reserves no slot that a claim statement in flight may fill', async () => {
